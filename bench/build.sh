@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Benchmark: nimsforest-pkg against dpkg-deb and rpmbuild on the same staged tree.
+#
+#   bench/build.sh [--runs N] [--cold-runs N] [--version VER] [--bin PATH] [--wheel-cache DIR]
+#                  [--manifest-path Cargo.toml] [--no-install] [--keep]
+#
+# 1. Builds the test fixture mirror (tests/fixture/mirror.py) for VER and serves it on 127.0.0.1.
+# 2. Times `nimsforest-pkg build --mirror URL --out DIR` for the whole release (every pinned arch,
+#    .deb and .rpm) with a warm download cache (no network) and with a cold one (downloads over
+#    loopback), then for amd64 alone (both formats, .deb only, .rpm only).
+# 3. Unpacks our amd64 .deb (`dpkg-deb -R`) and x86_64 .rpm (`rpm2cpio | cpio`) and times
+#    `dpkg-deb --build -Zxz` and `rpmbuild -bb` (xz level 6 payload, no strip, no debuginfo) on
+#    those very trees.
+# 4. Prints a table of seconds and the ratios ours/dpkg-deb and ours/rpmbuild.
+#
+# Timing uses hyperfine (installed with apt-get when missing and possible), else bash `time`.
+# Needs: python3 + pip (or a wheel cache), dpkg-deb, rpmbuild, rpm2cpio, cpio, and the release
+# binary (built with `cargo build --release` when missing).
+
+# The timed commands are single-quoted on purpose: hyperfine's shell expands them.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+RUNS=5
+COLD_RUNS=1
+VERSION=2.15.1
+BIN=
+WHEEL_CACHE=
+MANIFEST=
+INSTALL=1
+KEEP=0
+
+die() { echo "bench: error: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=${2:?}; shift 2 ;;
+    --cold-runs) COLD_RUNS=${2:?}; shift 2 ;;
+    --version) VERSION=${2:?}; shift 2 ;;
+    --bin) BIN=${2:?}; shift 2 ;;
+    --wheel-cache) WHEEL_CACHE=${2:?}; shift 2 ;;
+    --manifest-path) MANIFEST=${2:?}; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) sed -n "2,/^$/p" "$0" | sed "s/^# \{0,1\}//"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+[[ $RUNS =~ ^[1-9][0-9]*$ && $COLD_RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs and --cold-runs take a positive number"
+
+# Paths given as arguments are relative to the current directory; everything else is absolute.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MIRROR_PY=$ROOT/tests/fixture/mirror.py
+
+for tool in python3 dpkg-deb rpmbuild rpm rpm2cpio cpio; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+if [ -z "$BIN" ]; then
+  BIN=$ROOT/target/release/nimsforest-pkg
+  if [ ! -x "$BIN" ]; then
+    note "building the release binary"
+    (cd "$ROOT" && cargo build --release --locked) >&2
+  fi
+fi
+[ -x "$BIN" ] || die "no executable at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+if ! command -v hyperfine >/dev/null && [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  note "installing hyperfine"
+  apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } ||
+    note "could not install hyperfine; timing with bash time"
+fi
+HAVE_HYPERFINE=0
+command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nimsforest-bench.XXXXXX")
+MIRROR_PID=
+cleanup() {
+  if [ -n "$MIRROR_PID" ]; then
+    kill "$MIRROR_PID" 2>/dev/null || true
+    wait "$MIRROR_PID" 2>/dev/null || true
+  fi
+  if [ "$KEEP" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. the fixture mirror ---------------------------------------------------------------
+note "building the fixture mirror for $VERSION"
+mirror_args=(build --out "$WORK/mirror" --versions "$VERSION")
+[ -n "$WHEEL_CACHE" ] && mirror_args+=(--wheel-cache "$WHEEL_CACHE")
+python3 "$MIRROR_PY" "${mirror_args[@]}" >&2
+
+# The server reads its stdin (a pipe from this shell): if this script dies, it exits too.
+coproc MIRROR { exec python3 "$MIRROR_PY" serve --root "$WORK/mirror" --max-seconds 7200; }
+read -r -t 30 URL <&"${MIRROR[0]}" || die "the fixture mirror did not start"
+[[ $URL == http://127.0.0.1:* ]] || die "unexpected mirror address: $URL"
+note "mirror at $URL"
+
+# --- the package definition: the committed one if its pins match the mirror ---------------
+MANIFEST=${MANIFEST:-$ROOT/Cargo.toml}
+[ -f "$MANIFEST" ] || die "no package definition at $MANIFEST"
+MANIFEST=$(cd "$(dirname "$MANIFEST")" && pwd)/$(basename "$MANIFEST")
+DEFINITION_DIR=$(dirname "$MANIFEST")
+if ! python3 - "$MANIFEST" "$WORK/mirror/v$VERSION/SHA256SUMS" "$VERSION" <<'EOF'
+import sys, tomllib
+manifest, sums_path, version = sys.argv[1:]
+meta = tomllib.load(open(manifest, "rb"))["package"]["metadata"]["nimsforest"]["upstream"]
+sums = {}
+for line in open(sums_path):
+    digest, name = line.rstrip("\n").split("  ", 1)
+    sums[name] = digest
+pins = meta.get("sha256", {})
+ok = meta.get("version") == version and pins and all(
+    sums.get(f"nats-server-v{version}-linux-{arch}.tar.gz") == digest for arch, digest in pins.items())
+sys.exit(0 if ok else 1)
+EOF
+then
+  note "the committed pins are not the mirror's $VERSION hashes: pinning a copy of the definition"
+  mkdir "$WORK/definition"
+  # Everything beside the definition (debian/, rpm/, assets/, LICENSE, ...) but build outputs.
+  shopt -s nullglob dotglob
+  for item in "$DEFINITION_DIR"/*; do
+    case "${item##*/}" in target|dist|.git|.cache) continue ;; esac
+    cp -a "$item" "$WORK/definition/"
+  done
+  shopt -u nullglob dotglob
+  cp -a "$MANIFEST" "$WORK/definition/Cargo.toml"
+  MANIFEST=$WORK/definition/Cargo.toml
+  "$BIN" --manifest-path "$MANIFEST" pin "$VERSION" --mirror "$URL" >&2
+fi
+
+# A download cache of our own; nothing outside $WORK is touched.
+export NIMSFOREST_CACHE_DIR=$WORK/cache XDG_CACHE_HOME=$WORK/xdg
+export BIN MANIFEST URL WORK
+
+# --- timing ---------------------------------------------------------------------------------
+# measure KEY LABEL RUNS PREPARE COMMAND: mean and min seconds into $WORK/times/KEY.
+# PREPARE runs before every run, untimed. A failing command is run once more, visibly.
+mkdir -p "$WORK/times"
+KEYS=()
+measure() {
+  local key=$1 label=$2 runs=$3 prepare=$4 cmd=$5
+  KEYS+=("$key")
+  printf '%s\n' "$label" > "$WORK/times/$key.label"
+  note "timing: $label"
+  if [ "$HAVE_HYPERFINE" = 1 ]; then
+    hyperfine --style basic --runs "$runs" --prepare "$prepare" \
+      --export-json "$WORK/times/$key.json" --command-name "$label" "$cmd" >&2 ||
+      failed "$label" "$prepare" "$cmd"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], min(r["times"]))' \
+      "$WORK/times/$key.json" > "$WORK/times/$key"
+  else
+    local i TIMEFORMAT=%R
+    : > "$WORK/times/$key.all"
+    for ((i = 0; i < runs; i++)); do
+      bash -c "$prepare"
+      { time bash -c "$cmd" >/dev/null 2>&1; } 2>> "$WORK/times/$key.all" || failed "$label" "$prepare" "$cmd"
+    done
+    awk '{ s += $1; if (NR == 1 || $1 < m) m = $1 } END { print s / NR, m }' "$WORK/times/$key.all" > "$WORK/times/$key"
+  fi
+}
+failed() {
+  note "$1 failed; once more with its output:"
+  if bash -c "$2"; then bash -c "$3" >&2 || true; fi
+  die "$1 failed"
+}
+
+OURS='"$BIN" --manifest-path "$MANIFEST" build --mirror "$URL"'
+# The cold runs download over loopback; the last one leaves the cache warm and the packages
+# that dpkg-deb and rpmbuild rebuild in $WORK/dist.
+measure full_cold "ours: whole release, cold cache" "$COLD_RUNS" \
+  'rm -rf "$NIMSFOREST_CACHE_DIR" "$WORK/dist"' "$OURS --out \"\$WORK/dist\""
+shopt -s nullglob
+DEBS=("$WORK"/dist/*.deb) RPMS=("$WORK"/dist/*.rpm) AMD64_DEBS=("$WORK"/dist/*_amd64.deb)
+X86_64_RPMS=("$WORK"/dist/*.x86_64.rpm)
+shopt -u nullglob
+[ ${#AMD64_DEBS[@]} = 1 ] || die "expected one amd64 .deb in $WORK/dist"
+[ ${#X86_64_RPMS[@]} = 1 ] || die "expected one x86_64 .rpm in $WORK/dist"
+DEB=${AMD64_DEBS[0]} RPM=${X86_64_RPMS[0]} N_DEB=${#DEBS[@]} N_RPM=${#RPMS[@]}
+
+# --- the same trees for dpkg-deb and rpmbuild -----------------------------------------------
+dpkg-deb -R "$DEB" "$WORK/debtree"
+
+mkdir -p "$WORK/rpmroot" "$WORK/rpmtop" "$WORK/rpmout"
+# rpm2cpio exits 1 when the header has no (LONG)ARCHIVESIZE even though the payload is whole,
+# so check the unpacked tree against the file list instead of trusting its status.
+rpm2cpio "$RPM" > "$WORK/payload.cpio" || note "rpm2cpio exited with status $? (checking the payload by hand)"
+(cd "$WORK/rpmroot" && cpio -idm --quiet < "$WORK/payload.cpio")
+rm -f "$WORK/payload.cpio"
+while IFS= read -r path; do
+  [ -e "$WORK/rpmroot$path" ] || [ -L "$WORK/rpmroot$path" ] || die "$path missing from the unpacked $RPM"
+done < <(rpm -qpl "$RPM")
+python3 - "$RPM" "$WORK/rpmroot" > "$WORK/bench.spec" <<'EOF'
+import os, subprocess, sys
+rpm_path, buildroot = sys.argv[1:]
+def q(tag):
+    return subprocess.run(["rpm", "-qp", "--qf", tag, rpm_path], check=True, capture_output=True, text=True).stdout
+name, version, release, license_ = q("%{NAME}\n%{VERSION}\n%{RELEASE}\n%{LICENSE}").split("\n")
+rows = q("[%{FILENAMES}\t%{FILEMODES:octal}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}\t%{FILEFLAGS}\n]")
+CONFIG, NOREPLACE, GHOST = 1, 16, 64
+files = []
+for row in rows.splitlines():
+    path, mode, user, group, flags = row.split("\t")
+    mode, flags = int(mode, 8), int(flags)
+    kind = mode >> 12
+    entry = f"%attr({mode & 0o7777:04o},{user},{group})"
+    if kind == 0o04:
+        entry += " %dir"
+    if flags & GHOST:
+        entry += " %ghost"
+        target = os.path.join(buildroot, path.lstrip("/"))
+        if not os.path.lexists(target):  # rpmbuild wants ghosts present in the buildroot
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            (os.makedirs if kind == 0o04 else lambda p: open(p, "w").close())(target)
+    if flags & CONFIG:
+        entry += " %config(noreplace)" if flags & NOREPLACE else " %config"
+    files.append(f'{entry} "{path}"')
+print(f"""Name: {name}
+Version: {version}
+Release: {release}
+Summary: benchmark rebuild of {name} from its own payload
+License: {license_}
+%define _binary_payload w6.xzdio
+%global __os_install_post %{{nil}}
+%define _build_id_links none
+%global debug_package %{{nil}}
+
+%description
+The files of {name} as built by nimsforest-pkg, packed again by rpmbuild.
+
+%files""")
+print("\n".join(files))
+EOF
+
+measure full_warm "ours: whole release, warm cache" "$RUNS" \
+  'rm -rf "$WORK/o"' "$OURS --out \"\$WORK/o\""
+measure ours_both "ours: amd64 .deb + .rpm" "$RUNS" \
+  'rm -rf "$WORK/o"' "$OURS --arch amd64 --out \"\$WORK/o\""
+measure ours_deb "ours: amd64 .deb" "$RUNS" \
+  'rm -rf "$WORK/o"' "$OURS --arch amd64 --format deb --out \"\$WORK/o\""
+measure ours_rpm "ours: amd64 .rpm" "$RUNS" \
+  'rm -rf "$WORK/o"' "$OURS --arch amd64 --format rpm --out \"\$WORK/o\""
+measure dpkg "dpkg-deb --build -Zxz (amd64)" "$RUNS" \
+  'rm -f "$WORK/dpkg.deb"' 'dpkg-deb --build -Zxz "$WORK/debtree" "$WORK/dpkg.deb" >/dev/null'
+# No %install section and --noclean: the extracted tree is the buildroot, untouched between runs.
+measure rpmbuild "rpmbuild -bb xz (x86_64)" "$RUNS" \
+  'rm -rf "$WORK/rpmout"/*' \
+  'rpmbuild -bb --quiet --noclean --target x86_64 --buildroot "$WORK/rpmroot" --define "_topdir $WORK/rpmtop" --define "_rpmdir $WORK/rpmout" "$WORK/bench.spec" >/dev/null'
+
+REBUILT_RPM=$(find "$WORK/rpmout" -name '*.rpm' | head -1)
+
+# --- report ---------------------------------------------------------------------------------
+TIMER="bash time"; [ "$HAVE_HYPERFINE" = 1 ] && TIMER=hyperfine
+python3 - "$WORK/times" "$DEB" "$RPM" "$WORK/dpkg.deb" "$REBUILT_RPM" "$N_DEB" "$N_RPM" \
+  "$VERSION" "$TIMER" "$RUNS" "$COLD_RUNS" "${KEYS[@]}" <<'EOF'
+import os, sys
+times, deb, rpm, dpkg_deb, rebuilt_rpm, n_deb, n_rpm, version, timer, runs, cold_runs, *keys = sys.argv[1:]
+def read(name):
+    return open(os.path.join(times, name)).read().strip()
+labels = {k: read(k + ".label") for k in keys}
+t = {k: tuple(map(float, read(k).split())) for k in keys}
+print()
+print(f"nimsforest-nats {version}: {n_deb} .deb + {n_rpm} .rpm for the whole release; {os.cpu_count()} cores;"
+      f" {timer}, {runs} runs ({cold_runs} cold)")
+print(f"{'':40} {'mean s':>8} {'min s':>8}")
+for k in keys:
+    print(f"{labels[k]:40} {t[k][0]:8.3f} {t[k][1]:8.3f}")
+def size(p):
+    return f"{os.path.getsize(p) / 1e6:.2f} MB" if p and os.path.exists(p) else "?"
+print()
+print(f"sizes: ours .deb {size(deb)}, dpkg-deb {size(dpkg_deb)}; ours .rpm {size(rpm)}, rpmbuild {size(rebuilt_rpm)}")
+m = {k: v[0] for k, v in t.items()}
+print(f"ratio ours/dpkg-deb (amd64 .deb):            {m['ours_deb'] / m['dpkg']:.2f}")
+print(f"ratio ours/rpmbuild (x86_64 .rpm):           {m['ours_rpm'] / m['rpmbuild']:.2f}")
+print(f"ratio ours/(dpkg-deb + rpmbuild) (amd64):    {m['ours_both'] / (m['dpkg'] + m['rpmbuild']):.2f}")
+EOF

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a Debian/Ubuntu machine (run as root or with
+# sudo available). The Rust toolchain (cargo >= 1.88) is expected to be installed already.
+set -euo pipefail
+
+packages=(
+  ca-certificates python3 python3-pip   # the fixture release mirror (PyPI wheels)
+  dpkg-dev lintian                      # .deb checks
+  rpm rpmlint                           # .rpm checks (rpm also brings rpmbuild)
+  binutils xz-utils zstd cpio           # ar, and unpacking packages in tests and benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "error: cargo (Rust >= 1.88) is required: https://rustup.rs" >&2; exit 1; }

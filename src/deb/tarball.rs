@@ -1,0 +1,310 @@
+//! The two tar members of a `.deb`, written as GNU tar (what `dpkg-deb` produces), and
+//! their compression.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// GNU tar's default record size: archives are padded to a multiple of it.
+const RECORD: usize = 10_240;
+
+/// What a tar entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
+    Dir,
+    File(&'a [u8]),
+    Symlink(&'a str),
+}
+
+/// An in-memory GNU tar archive whose entries all belong to root:root and share one mtime.
+pub struct TarWriter {
+    buf: Vec<u8>,
+    mtime: u64,
+}
+
+impl TarWriter {
+    pub fn new(mtime: u64) -> Self {
+        Self {
+            buf: Vec::new(),
+            mtime,
+        }
+    }
+
+    /// Appends `name` (already in archive form: `./`, `./etc/`, `./etc/nats.conf`).
+    /// Names or link targets over 100 bytes get a GNU `././@LongLink` record first.
+    pub fn append(&mut self, name: &str, kind: Kind<'_>, mode: u32) -> io::Result<()> {
+        let (entry_type, size, data, link) = match kind {
+            Kind::Dir => (tar::EntryType::Directory, 0, &[][..], None),
+            Kind::File(data) => (tar::EntryType::Regular, data.len() as u64, data, None),
+            Kind::Symlink(target) => (tar::EntryType::Symlink, 0, &[][..], Some(target)),
+        };
+        if name.len() > 100 {
+            self.long_link(tar::EntryType::GNULongName, name)?;
+        }
+        if let Some(target) = link.filter(|t| t.len() > 100) {
+            self.long_link(tar::EntryType::GNULongLink, target)?;
+        }
+        let mut header = self.header(entry_type, mode, size);
+        let old = header.as_old_mut();
+        copy_truncated(&mut old.name, name);
+        if let Some(target) = link {
+            copy_truncated(&mut old.linkname, target);
+        }
+        header.set_cksum();
+        self.buf.extend_from_slice(header.as_bytes());
+        self.data(data);
+        Ok(())
+    }
+
+    /// Ends the archive with two zero blocks and pads it to a whole record, as GNU tar does.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&[0; 1024]);
+        let padded = self.buf.len().div_ceil(RECORD) * RECORD;
+        self.buf.resize(padded, 0);
+        self.buf
+    }
+
+    fn header(&self, entry_type: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(entry_type);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(size);
+        header.set_mtime(self.mtime);
+        // Infallible: both names are short ASCII.
+        let _ = header.set_username("root");
+        let _ = header.set_groupname("root");
+        header
+    }
+
+    fn long_link(&mut self, entry_type: tar::EntryType, value: &str) -> io::Result<()> {
+        let mut data = value.as_bytes().to_vec();
+        data.push(0);
+        let mut header = self.header(entry_type, 0o644, data.len() as u64);
+        header.set_mtime(0);
+        copy_truncated(&mut header.as_old_mut().name, "././@LongLink");
+        header.set_cksum();
+        self.buf.extend_from_slice(header.as_bytes());
+        self.data(&data);
+        Ok(())
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        let padded = self.buf.len().div_ceil(512) * 512;
+        self.buf.resize(padded, 0);
+    }
+}
+
+fn copy_truncated(field: &mut [u8], value: &str) {
+    field.fill(0);
+    let n = value.len().min(field.len());
+    field[..n].copy_from_slice(&value.as_bytes()[..n]);
+}
+
+/// How the tar members are compressed (`dpkg-deb -Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// One xz stream of independent blocks, compressed on all cores (`xz -6 -T0`).
+    #[default]
+    Xz,
+    /// One zstd frame (`zstd -19`). Needs dpkg 1.21.18 or later (Debian 12, Ubuntu 18.04).
+    Zstd,
+    /// gzip -9 without a name or time in the header.
+    Gzip,
+}
+
+/// xz preset, as `xz -6` (dpkg-deb's default).
+const XZ_PRESET: u32 = 6;
+/// xz block size: each block is compressed on its own thread. The output depends on the
+/// block size but not on the number of threads, so builds on any machine agree. For the
+/// 18.8 MB nats-server binary, 10 MiB blocks (two) cost 0.6% in size over one block and
+/// halve the time on two cores; 8 MiB costs 0.7%, 4 MiB 1.8%.
+const XZ_BLOCK: u64 = 10 << 20;
+const ZSTD_LEVEL: i32 = 19;
+
+impl Compression {
+    /// The member name suffix: `data.tar.{ext}`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Xz => "xz",
+            Compression::Zstd => "zst",
+            Compression::Gzip => "gz",
+        }
+    }
+
+    pub fn compress(self, data: &[u8]) -> io::Result<Vec<u8>> {
+        match self {
+            Compression::Xz => xz(data, threads(), XZ_BLOCK),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
+                enc.include_checksum(true)?;
+                enc.set_pledged_src_size(Some(data.len() as u64))?;
+                enc.write_all(data)?;
+                enc.finish()
+            }
+            Compression::Gzip => gzip(data),
+        }
+    }
+}
+
+/// Threads for xz: every core the process may use.
+fn threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(64) as u32)
+        .unwrap_or(1)
+}
+
+pub(crate) fn xz(data: &[u8], threads: u32, block: u64) -> io::Result<Vec<u8>> {
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .preset(XZ_PRESET)
+        .threads(threads)
+        .block_size(block)
+        .check(liblzma::stream::Check::Crc64)
+        .encoder()
+        .map_err(io::Error::other)?;
+    let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// `gzip -9n`: best compression, no file name, mtime 0, OS "Unix".
+pub(crate) fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(3)
+        .write(Vec::new(), flate2::Compression::best());
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "xz" => Ok(Compression::Xz),
+            "zstd" => Ok(Compression::Zstd),
+            "gzip" => Ok(Compression::Gzip),
+            other => Err(Error::Definition {
+                path: "--compression".into(),
+                reason: format!("unknown compression '{other}' (known: xz, zstd, gzip)"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, tar::EntryType, u32, Vec<u8>)> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                let h = e.header();
+                assert_eq!(h.uid().unwrap(), 0);
+                assert_eq!(h.gid().unwrap(), 0);
+                assert_eq!(h.username().unwrap(), Some("root"));
+                assert_eq!(h.groupname().unwrap(), Some("root"));
+                assert_eq!(h.mtime().unwrap(), 7);
+                assert!(h.as_gnu().is_some(), "GNU header");
+                let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+                (name, h.entry_type(), h.mode().unwrap(), data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_keep_their_dot_slash_and_long_names_survive() {
+        let long = format!("./usr/share/{}/file", "x".repeat(120));
+        let mut w = TarWriter::new(7);
+        w.append("./", Kind::Dir, 0o755).unwrap();
+        w.append("./etc/", Kind::Dir, 0o755).unwrap();
+        w.append("./etc/a", Kind::File(b"hello"), 0o644).unwrap();
+        w.append("./etc/l", Kind::Symlink("a"), 0o777).unwrap();
+        w.append(&long, Kind::File(b""), 0o755).unwrap();
+        let bytes = w.finish();
+        assert_eq!(bytes.len() % RECORD, 0);
+        let got = entries(&bytes);
+        let names: Vec<_> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["./", "./etc/", "./etc/a", "./etc/l", long.as_str()]);
+        assert_eq!(got[0].1, tar::EntryType::Directory);
+        assert_eq!(got[2].3, b"hello");
+        assert_eq!(got[2].2, 0o644);
+        assert_eq!(got[3].1, tar::EntryType::Symlink);
+        assert_eq!(got[4].2, 0o755);
+    }
+
+    #[test]
+    fn every_compression_round_trips() {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for c in [Compression::Xz, Compression::Zstd, Compression::Gzip] {
+            let packed = c.compress(&data).unwrap();
+            let mut out = Vec::new();
+            match c {
+                Compression::Xz => liblzma::read::XzDecoder::new(&packed[..])
+                    .read_to_end(&mut out)
+                    .unwrap(),
+                Compression::Zstd => zstd::stream::read::Decoder::new(&packed[..])
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap(),
+                Compression::Gzip => flate2::read::GzDecoder::new(&packed[..])
+                    .read_to_end(&mut out)
+                    .unwrap(),
+            };
+            assert_eq!(out, data, "{c}");
+            assert_eq!(c.to_string().parse::<Compression>().unwrap(), c);
+        }
+        assert!("bzip2".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn xz_output_does_not_depend_on_the_thread_count() {
+        // Several blocks' worth of poorly compressible data.
+        let block = 64 << 10;
+        let mut x: u64 = 1;
+        let data: Vec<u8> = (0..(block as usize * 4 + 4096))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 16) as u8
+            })
+            .collect();
+        let one = xz(&data, 1, block).unwrap();
+        let three = xz(&data, 3, block).unwrap();
+        assert!(one == three, "xz output differs between 1 and 3 threads");
+        // One stream: the stream footer magic appears once, at the end.
+        assert_eq!(&one[one.len() - 2..], b"YZ");
+        assert_eq!(one.windows(6).filter(|w| w == b"\xfd7zXZ\0").count(), 1);
+    }
+
+    #[test]
+    fn gzip_header_has_no_time_or_name_and_says_best() {
+        let gz = gzip(b"changelog").unwrap();
+        assert_eq!(&gz[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
+    }
+}

@@ -1,0 +1,140 @@
+//! The one error type. Each variant names the thing that failed (URL, file, arch) and,
+//! for checks, what was expected and what was found; exit codes are decided here.
+
+use std::path::PathBuf;
+
+use crate::spec::Arch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown architecture '{0}' (known: amd64, arm64, arm7, arm6, 386, ppc64le, s390x, riscv64, or their Debian/RPM names)")]
+    UnknownArch(String),
+
+    #[error("malformed version '{0}': expected MAJOR.MINOR.PATCH with an optional -PRERELEASE (e.g. 2.15.1)")]
+    InvalidVersion(String),
+
+    #[error("architecture {arch} is not pinned for nats-server {version} in {manifest} (run `nimsforest-pkg pin {version}`)")]
+    NotPinned {
+        arch: Arch,
+        version: String,
+        manifest: PathBuf,
+    },
+
+    #[error("GET {url}: HTTP {status}")]
+    HttpStatus { url: String, status: u16 },
+
+    #[error("GET {url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("GET {url}: download truncated: expected {expected} bytes, got {actual}")]
+    Truncated {
+        url: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error("{url}: no line for {file}")]
+    MissingChecksum { url: String, file: String },
+
+    #[error("{url}: line {line} is not `<sha256>  <file>`: {text:?}")]
+    MalformedChecksums {
+        url: String,
+        line: usize,
+        text: String,
+    },
+
+    #[error("sha256 mismatch for {file} against {against}: expected {expected}, got {actual}")]
+    HashMismatch {
+        file: String,
+        against: &'static str,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("{file}: {reason}")]
+    Tarball { file: String, reason: String },
+
+    #[error("{file}: nats-server is not a {arch} binary: expected {expected}, found {found}")]
+    WrongElf {
+        file: String,
+        arch: Arch,
+        expected: String,
+        found: String,
+    },
+
+    #[error("{path}: {reason}")]
+    Definition { path: PathBuf, reason: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("building the rpm for {arch}: {source}")]
+    Rpm {
+        arch: Arch,
+        #[source]
+        source: rpm::Error,
+    },
+
+    #[error("building {arch}: {source}")]
+    Arch {
+        arch: Arch,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Exit status: 3 when upstream content failed verification (never retry blindly),
+    /// 4 for network failures (retrying later may help), 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::HashMismatch { .. }
+            | Error::Tarball { .. }
+            | Error::WrongElf { .. }
+            | Error::MissingChecksum { .. }
+            | Error::MalformedChecksums { .. } => 3,
+            Error::HttpStatus { .. } | Error::Http { .. } | Error::Truncated { .. } => 4,
+            Error::Arch { source, .. } => source.exit_code(),
+            _ => 1,
+        }
+    }
+
+    /// Wraps a failure that happened while building one arch, so the message names it.
+    pub fn in_arch(self, arch: Arch) -> Error {
+        match self {
+            // Already names the arch.
+            Error::Arch { .. }
+            | Error::WrongElf { .. }
+            | Error::NotPinned { .. }
+            | Error::Rpm { .. } => self,
+            other => Error::Arch {
+                arch,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+/// Attaches a path to an I/O error.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,34 @@
+//! The package definition: what to build, from which upstream release, with which files.
+
+mod arch;
+mod definition;
+mod version;
+
+pub use arch::{Arch, ElfIdent};
+pub use definition::{is_sha256_hex, Asset, AssetSource, Definition, Upstream};
+pub use version::{check_upstream, Version};
+
+/// The name and full version of the package being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageId {
+    pub name: String,
+    pub version: Version,
+}
+
+/// Upstream's release layout: `{base}/v{VERSION}/{asset}`.
+pub mod release {
+    use super::Arch;
+
+    /// `nats-server-v2.15.1-linux-amd64`: the tarball's stem and its top directory.
+    pub fn stem(version: &str, arch: Arch) -> String {
+        format!("nats-server-v{version}-linux-{}", arch.upstream())
+    }
+
+    pub fn tarball(version: &str, arch: Arch) -> String {
+        format!("{}.tar.gz", stem(version, arch))
+    }
+
+    pub fn url(base: &str, version: &str, file: &str) -> String {
+        format!("{}/v{version}/{file}", base.trim_end_matches('/'))
+    }
+}

@@ -1,0 +1,239 @@
+//! Test harness: the fixture release mirror, a scratch copy of the package definition, and
+//! a runner for the real `nimsforest-pkg` binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const NEW: &str = "2.15.1";
+pub const OLD: &str = "2.14.6";
+/// The arches the fixture release ships (the PyPI wheels that exist).
+pub const FIXTURE_ARCHES: [&str; 5] = ["amd64", "arm64", "ppc64le", "s390x", "riscv64"];
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The fixture mirror tree, built once per test run (idempotent and cached across runs).
+pub fn mirror_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = repo_root().join("target/fixture-mirror");
+        let status = Command::new("python3")
+            .arg(repo_root().join("tests/fixture/mirror.py"))
+            .args(["build", "--out"])
+            .arg(&root)
+            .args(["--versions", OLD, NEW])
+            .stdout(Stdio::null())
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "building the fixture mirror failed");
+        root
+    })
+}
+
+/// A running `mirror.py serve` over a directory; killed on drop. It also exits by itself
+/// when this process dies, because its stdin (a pipe from us) closes.
+pub struct MirrorServer {
+    child: Child,
+    pub url: String,
+}
+
+impl MirrorServer {
+    pub fn start(root: &Path) -> Self {
+        let mut child = Command::new("python3")
+            .arg(repo_root().join("tests/fixture/mirror.py"))
+            .args(["serve", "--port", "0", "--root"])
+            .arg(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mirror server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("mirror server prints its URL");
+        assert!(
+            line.starts_with("http://127.0.0.1:"),
+            "unexpected: {line:?}"
+        );
+        Self {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+
+    /// The fixture mirror, shared by every test that does not need its own tree.
+    pub fn shared() -> &'static MirrorServer {
+        static SHARED: OnceLock<MirrorServer> = OnceLock::new();
+        SHARED.get_or_init(|| MirrorServer::start(mirror_root()))
+    }
+
+    /// How many requests the server has answered for paths containing `fragment`.
+    pub fn requests_for(&self, fragment: &str) -> u64 {
+        let body = http_get(&format!("{}/fault/counts", self.url));
+        // A flat JSON object {"/path": n, ...}: small enough to scan without a parser.
+        body.trim_matches(|c| c == '{' || c == '}' || c == '\n')
+            .split(',')
+            .filter_map(|pair| pair.rsplit_once(':'))
+            .filter(|(path, _)| path.contains(fragment))
+            .map(|(_, n)| n.trim().parse::<u64>().unwrap_or(0))
+            .sum()
+    }
+}
+
+impl Drop for MirrorServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(url: &str) -> String {
+    reqwest::blocking::get(url)
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// A scratch copy of the package definition (Cargo.toml, debian/, rpm/, assets/) with its
+/// own dist/ and download cache, so tests never touch the repository.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub cache: PathBuf,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nimsforest-test-")
+            .tempdir()
+            .expect("tempdir");
+        let root = repo_root();
+        std::fs::copy(root.join("Cargo.toml"), dir.path().join("Cargo.toml"))
+            .expect("copy manifest");
+        for sub in ["debian", "rpm", "assets"] {
+            copy_dir(&root.join(sub), &dir.path().join(sub));
+        }
+        let cache = dir.path().join("cache");
+        Self { dir, cache }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn dist(&self) -> PathBuf {
+        self.path().join("dist")
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.path().join("Cargo.toml")
+    }
+
+    /// Runs the tool in the project directory with its own cache.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("nimsforest-pkg runs")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nimsforest-pkg"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("NIMSFOREST_CACHE_DIR", &self.cache)
+            .env_remove("NIMSFOREST_MIRROR")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs and requires success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "nimsforest-pkg {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Runs and requires failure; returns stderr and the exit code.
+    pub fn fails(&self, args: &[&str]) -> (String, i32) {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "nimsforest-pkg {args:?} should have failed; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.starts_with("error: "),
+            "first line must be `error: ...`: {stderr}"
+        );
+        (stderr, out.status.code().unwrap_or(-1))
+    }
+
+    /// Points this project's pins at a release on a mirror (`nimsforest-pkg pin`).
+    pub fn pin(&self, version: &str, mirror: &str) {
+        self.ok(&["pin", version, "--mirror", mirror]);
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every file under a directory with its bytes, for "left as it was" assertions.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    if dir.exists() {
+        walk(dir, dir, &mut files);
+    }
+    files.sort();
+    files
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        if path.is_dir() {
+            files.push((
+                path.strip_prefix(root).unwrap().to_path_buf(),
+                b"<dir>".to_vec(),
+            ));
+            walk(root, &path, files);
+        } else {
+            let data = std::fs::read(&path).expect("read");
+            files.push((path.strip_prefix(root).unwrap().to_path_buf(), data));
+        }
+    }
+}
+
+/// Runs an external tool, returning (success, stdout+stderr).
+pub fn tool(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} must be installed (the test command installs it): {e}")
+        });
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+pub fn tool_ok(program: &str, args: &[&str]) -> String {
+    let (ok, text) = tool(program, args);
+    assert!(ok, "{program} {args:?} failed:\n{text}");
+    text
+}

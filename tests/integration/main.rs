@@ -1,0 +1,7 @@
+//! Black-box tests of the `nimsforest-pkg` binary against a real release mirror, checked
+//! with the real packaging tools (dpkg-deb, lintian, rpm, rpmlint).
+
+mod bad_input;
+mod build;
+mod harness;
+mod pin;
