@@ -8,12 +8,18 @@ packages=(
   dpkg-dev lintian                      # .deb checks
   rpm rpmlint                           # .rpm checks (rpm also brings rpmbuild)
   binutils xz-utils zstd cpio           # ar, and unpacking packages in tests and benchmarks
+  gnupg gpgv sqv                        # signature checks (gpg makes refused test keys)
+  apt-utils createrepo-c dnf            # reference indexers and the dnf client
+  mmdebstrap debian-archive-keyring     # Debian 12/13 root filesystems for real apt clients
+  cloud-init                            # `cloud-init schema` for the generated user-data
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# mmdebstrap needs the Debian 13 archive key, which newer debian-archive-keyring carry.
+[ -e /usr/share/keyrings/debian-archive-trixie-stable.gpg ] || missing+=(debian-archive-keyring)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

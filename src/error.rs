@@ -89,6 +89,26 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    /// A signing key that cannot be used: unreadable, locked, or one that current clients
+    /// (apt with gpgv or sqv, rpm) would reject. `source_name` is the file or variable.
+    #[error("signing key {source_name}: {reason}")]
+    Key { source_name: String, reason: String },
+
+    #[error("signing {what}: {reason}")]
+    Signing { what: String, reason: String },
+
+    /// A package repository (or a file going into one) that cannot be updated as asked.
+    #[error("{path}: {reason}")]
+    Repository { path: PathBuf, reason: String },
+
+    /// A setting that cannot be used as given (cloud-init user-data: URL, forest id, route...).
+    #[error("{setting} {value:?}: {reason}")]
+    InvalidSetting {
+        setting: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,12 +3,16 @@
 
 pub mod build;
 pub mod cli;
+pub mod cloudinit;
 pub mod deb;
 pub mod dist;
 pub mod error;
 pub mod fetch;
 pub mod pin;
+pub mod publish;
+pub mod repo;
 pub mod rpm;
+pub mod sign;
 pub mod spec;
 pub mod stage;
 

@@ -17,6 +17,8 @@ mod changelog;
 mod control;
 mod tarball;
 
+pub(crate) use tarball::gzip;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};

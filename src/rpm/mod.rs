@@ -12,10 +12,17 @@
 //! faster. xz -9 saves 0.8% for 2.4 times the encoder memory; xz -2 is 3 times faster
 //! but 11% larger.
 //!
+//! The signature header also records the uncompressed archive size, as rpmbuild's does
+//! (see `archive_size`): rpm2cpio fails without it.
+//!
 //! Signing comes later: `build_rpm` returns the unsigned `rpm::Package`; a signer calls
-//! `Package::sign_with_timestamp(signer, tree.mtime)` on it before `Package::write`, and the
-//! header reserves space so an existing file can also be signed in place.
+//! `sign_rpm(&mut package, signer, mtime)` on it before `Package::write`. Not
+//! `Package::sign_with_timestamp` directly: that rebuilds the signature header without the
+//! archive size, which `sign_rpm` puts back. The signature header reserves space so an
+//! existing file can also be signed in place; the `rpm` crate's in-place signing drops the
+//! archive size too, so follow it with `set_archive_size_in_place`.
 
+mod archive_size;
 mod definition;
 
 use std::io::{BufWriter, Write};
@@ -24,6 +31,10 @@ use ::rpm::{
     BuildConfig, CompressionWithLevel, Dependency, FileOptions, PackageBuilder, Scriptlet,
 };
 
+pub use archive_size::{
+    payload_archive_size, record_archive_size, recorded_archive_size, set_archive_size,
+    set_archive_size_in_place, sign_rpm,
+};
 pub use definition::{ChangelogEntry, Dep, Phase, RpmDefinition, FIELDS_FILE};
 
 use crate::error::{Error, Result};
@@ -58,7 +69,8 @@ pub fn write_rpm(
     out.flush().map_err(|e| rpm_err(e.into()))
 }
 
-/// Builds the unsigned package in memory (the seam where a signer will be applied).
+/// Builds the unsigned package in memory (the seam where a signer will be applied, with
+/// `sign_rpm`), its archive size recorded.
 pub fn build_rpm(
     tree: &StagedTree,
     pkg: &PackageId,
@@ -74,6 +86,7 @@ pub fn build_rpm(
     })?;
     builder(tree, pkg, arch, def, mtime)
         .and_then(|mut b| b.build())
+        .and_then(|mut package| record_archive_size(&mut package).map(|()| package))
         .map_err(|source| Error::Rpm { arch, source })
 }
 
@@ -236,7 +249,11 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use ::rpm::{DependencyFlags, DigestAlgorithm, FileFlags, FileType, Package};
+    use std::io::Read;
+
+    use ::rpm::{
+        DependencyFlags, DigestAlgorithm, FileFlags, FileType, IndexSignatureTag, Package,
+    };
     use sha2::{Digest, Sha256};
 
     use super::*;
@@ -541,6 +558,159 @@ changes = ["Older.", """Two
         assert_eq!(log[1].name, "A <a@example.com> - 2.15.0-1");
         assert_eq!(log[1].description, "- Older.\n- Two\n  lines.");
         assert_eq!(log[1].timestamp, 1_759_320_000);
+    }
+
+    /// The decompressed cpio archive of a package read back from its bytes.
+    fn archive(pkg: &Package) -> Vec<u8> {
+        let mut archive = Vec::new();
+        liblzma::read::XzDecoder::new(pkg.payload.as_slice())
+            .read_to_end(&mut archive)
+            .unwrap();
+        archive
+    }
+
+    fn signature_archive_size(pkg: &Package) -> Option<u32> {
+        pkg.metadata
+            .signature
+            .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
+            .ok()
+    }
+
+    #[test]
+    fn signature_header_records_the_uncompressed_archive_size() {
+        let dir = definition_dir();
+        let def = RpmDefinition::load(dir.path()).unwrap();
+        let tree = node_tree(b"\x7fELF pretend server".repeat(1000), &fake_asset);
+        let bytes = build_bytes(&tree, &def);
+        let pkg = Package::parse(&mut bytes.as_slice()).unwrap();
+
+        let archive = archive(&pkg);
+        assert!(archive.starts_with(b"070701"), "a newc cpio archive");
+        assert!(archive.len().is_multiple_of(4));
+        let trailer = archive.windows(10).rposition(|w| w == b"TRAILER!!!");
+        assert!(trailer.is_some_and(|at| archive.len() - at < 16));
+        assert_eq!(
+            signature_archive_size(&pkg).map(u64::from),
+            Some(archive.len() as u64),
+            "RPMSIGTAG_PAYLOADSIZE"
+        );
+        assert_eq!(recorded_archive_size(&pkg), Some(archive.len() as u64));
+        assert!(!pkg
+            .metadata
+            .signature
+            .entry_is_present(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE as u32));
+        // The size tag is outside what the digests cover; the reserved space is intact.
+        pkg.verify_digests().unwrap();
+        let reserved = pkg
+            .metadata
+            .signature
+            .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE)
+            .unwrap();
+        assert_eq!(
+            reserved.len(),
+            ::rpm::SignatureHeaderBuilder::DEFAULT_RESERVED_SPACE as usize
+        );
+
+        // Past 4 GiB the size goes in the 64-bit tag instead.
+        let mut big = pkg.clone();
+        set_archive_size(&mut big, 5 << 30).unwrap();
+        let sig = &big.metadata.signature;
+        assert!(!sig.entry_is_present(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE as u32));
+        assert_eq!(
+            sig.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE)
+                .unwrap(),
+            5 << 30
+        );
+    }
+
+    /// A throwaway ed25519 key, only ever used to sign test packages.
+    const TEST_KEY: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----
+
+lFgEawlOphYJKwYBBAHaRw8BAQdAYYHM+XFZPNItFRlZgZg/2p3XU3AMUyPUhSJP
+bb8xwbEAAPwNN9xF2NkxiIlFjXSdTI6KDFifXTI/ngzdzUSDzhWMTA9CtDFuaW1z
+Zm9yZXN0LXBrZyB0ZXN0IGtleSA8dGVzdEBuaW1zZm9yZXN0LmludmFsaWQ+iJAE
+ExYIADgWIQRnzRnfzlXWg04JUpTx11BgSRELTQUCawlOpgIbAwULCQgHAgYVCgkI
+CwIEFgIDAQIeAQIXgAAKCRDx11BgSRELTSbSAQDJtF2rcBKk4eNPSPdwYjkZv4QW
+waNxH6RzNjASfRto7QD+M/UxLxJI/Q2xwUMmdA+I9d5a8PbxgFCQ2L5t9EWxWA8=
+=mxSA
+-----END PGP PRIVATE KEY BLOCK-----
+";
+
+    /// The public half of `TEST_KEY`.
+    const TEST_PUBLIC_KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEawlOphYJKwYBBAHaRw8BAQdAYYHM+XFZPNItFRlZgZg/2p3XU3AMUyPUhSJP
+bb8xwbG0MW5pbXNmb3Jlc3QtcGtnIHRlc3Qga2V5IDx0ZXN0QG5pbXNmb3Jlc3Qu
+aW52YWxpZD6IkAQTFggAOBYhBGfNGd/OVdaDTglSlPHXUGBJEQtNBQJrCU6mAhsD
+BQsJCAcCBhUKCQgLAgQWAgMBAh4BAheAAAoJEPHXUGBJEQtNJtIBAMm0XatwEqTh
+409I93BiORm/hBbBo3EfpHM2MBJ9G2jtAP4z9TEvEkj9DbHBQyZ0D4j13lrw9vGA
+UJDYvm30RbFYDw==
+=drRu
+-----END PGP PUBLIC KEY BLOCK-----
+";
+
+    #[test]
+    fn signing_keeps_the_archive_size() {
+        use ::rpm::signature::pgp::{Signer, Verifier};
+        use ::rpm::signature::Signing;
+
+        let dir = definition_dir();
+        let def = RpmDefinition::load(dir.path()).unwrap();
+        let tree = node_tree(b"\x7fELF pretend server".to_vec(), &fake_asset);
+        let built = build_rpm(&tree, &id(), Arch::Amd64, &def).unwrap();
+        let size = archive(&built).len() as u64;
+        let signer = Signer::from_asc(TEST_KEY).unwrap();
+        let verifier = Verifier::from_asc(TEST_PUBLIC_KEY).unwrap();
+        let at = u32::try_from(MTIME).unwrap();
+
+        // The crate's own signing drops the tag: the reason `sign_rpm` exists. Should this
+        // fail, the crate keeps the tag itself and `sign_rpm` is no longer needed.
+        let mut plain = built.clone();
+        plain.sign_with_timestamp(&signer, at).unwrap();
+        assert_eq!(recorded_archive_size(&plain), None);
+
+        let mut signed = built.clone();
+        sign_rpm(&mut signed, &signer, at).unwrap();
+        let mut bytes = Vec::new();
+        signed.write(&mut bytes).unwrap();
+        let signed = Package::parse(&mut bytes.as_slice()).unwrap();
+        assert_eq!(signature_archive_size(&signed).map(u64::from), Some(size));
+        signed.verify_digests().unwrap();
+        signed.verify_signature(&verifier).unwrap();
+        // Signing twice gives the same bytes (the signature time is fixed).
+        let mut again = built.clone();
+        sign_rpm(&mut again, &signer, at).unwrap();
+        let mut again_bytes = Vec::new();
+        again.write(&mut again_bytes).unwrap();
+        assert!(bytes == again_bytes);
+
+        // In place: the crate drops the tag, `set_archive_size_in_place` puts it back without
+        // changing the file's length or anything after the signature header.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        built.write_file(file.path()).unwrap();
+        let unsigned = std::fs::read(file.path()).unwrap();
+        let header = built.header_bytes().unwrap();
+        let signature = signer.sign(header.as_slice(), at.into()).unwrap();
+        Package::apply_signature_in_place(file.path(), signature).unwrap();
+        let dropped = Package::open(file.path()).unwrap();
+        assert_eq!(recorded_archive_size(&dropped), None);
+        set_archive_size_in_place(file.path()).unwrap();
+        let restored_bytes = std::fs::read(file.path()).unwrap();
+        assert_eq!(restored_bytes.len(), unsigned.len());
+        let tail = header.len() + built.payload.len();
+        assert!(restored_bytes[restored_bytes.len() - tail..] == unsigned[unsigned.len() - tail..]);
+        let restored = Package::open(file.path()).unwrap();
+        assert_eq!(signature_archive_size(&restored).map(u64::from), Some(size));
+        restored.verify_digests().unwrap();
+        restored.verify_signature(&verifier).unwrap();
+        // And again: an in-place signature still fits in what is left of the reserved space.
+        let signature = signer.sign(header.as_slice(), at.into()).unwrap();
+        Package::apply_signature_in_place(file.path(), signature).unwrap();
+        set_archive_size_in_place(file.path()).unwrap();
+        assert_eq!(std::fs::read(file.path()).unwrap().len(), unsigned.len());
+        let restored = Package::open(file.path()).unwrap();
+        assert_eq!(recorded_archive_size(&restored), Some(size));
+        restored.verify_signature(&verifier).unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@ const DEB_ARCHES: [&str; 5] = ["amd64", "arm64", "ppc64el", "s390x", "riscv64"];
 const RPM_ARCHES: [&str; 5] = ["x86_64", "aarch64", "ppc64le", "s390x", "riscv64"];
 
 /// The release built once from the committed definition, shared by the tests below.
-fn release() -> &'static Project {
+pub fn release() -> &'static Project {
     static RELEASE: OnceLock<Project> = OnceLock::new();
     RELEASE.get_or_init(|| {
         let project = Project::new();
@@ -407,7 +407,12 @@ fn source_date_epoch_sets_every_mtime() {
         &MirrorServer::shared().url,
     ]);
     cmd.env("SOURCE_DATE_EPOCH", "1700000000");
-    assert!(cmd.status().unwrap().success());
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = tool_ok(
         "dpkg-deb",
         &[

@@ -3,5 +3,10 @@
 
 mod bad_input;
 mod build;
+mod cloudinit;
 mod harness;
 mod pin;
+mod publish;
+mod repo_apt;
+mod repo_dnf;
+mod sign;

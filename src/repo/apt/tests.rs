@@ -1,0 +1,454 @@
+use super::*;
+
+/// Signs by wrapping: enough to see what was signed, and when.
+struct FakeSigner;
+
+impl IndexSigner for FakeSigner {
+    fn clearsign(&self, text: &str) -> Result<String> {
+        Ok(format!("CLEARSIGNED\n{text}"))
+    }
+
+    fn detached_armored(&self, data: &[u8]) -> Result<String> {
+        Ok(format!("DETACHED {}\n", hex::encode(Sha256::digest(data))))
+    }
+}
+
+/// A minimal `.deb` (debian-binary, control.tar.gz, data.tar.gz) with `control` as its
+/// control file and `payload` as its only data file, so that different payloads give
+/// different bytes under the same name.
+fn fake_deb(dir: &Path, control: &str, payload: &str) -> PathBuf {
+    let tar_gz = |name: &str, data: &[u8]| {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data).unwrap();
+        crate::deb::gzip(&tar.into_inner().unwrap()).unwrap()
+    };
+    let members = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", tar_gz("./control", control.as_bytes())),
+        ("data.tar.gz", tar_gz("./payload", payload.as_bytes())),
+    ];
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        out.extend_from_slice(
+            format!(
+                "{:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
+                name,
+                0,
+                0,
+                0,
+                0o100644,
+                data.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    let fields = deb::parse_paragraph(control).unwrap();
+    let name = format!(
+        "{}_{}_{}.deb",
+        field(&fields, "Package").unwrap(),
+        field(&fields, "Version").unwrap(),
+        field(&fields, "Architecture").unwrap()
+    );
+    let path = dir.join(format!("{payload}-{name}"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn control(version: &str, arch: &str) -> String {
+    format!(
+        "Package: nimsforest-nats\nVersion: {version}\nArchitecture: {arch}\n\
+         Maintainer: NimsForest Maintainers <maintainers@nimsforest.com>\nInstalled-Size: 18449\n\
+         Section: net\nPriority: optional\nHomepage: https://github.com/nimsforest\n\
+         Description: NATS messaging server\n A long description.\n"
+    )
+}
+
+fn opts(date: u64) -> AptOptions {
+    AptOptions {
+        date: UNIX_EPOCH + Duration::from_secs(date),
+        ..AptOptions::default()
+    }
+}
+
+const T0: u64 = 1_790_000_000;
+
+struct Fixture {
+    input: tempfile::TempDir,
+    repo: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            input: tempfile::tempdir().unwrap(),
+            repo: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn deb(&self, version: &str, arch: &str) -> PathBuf {
+        fake_deb(self.input.path(), &control(version, arch), "v1")
+    }
+
+    fn update(&self, debs: &[PathBuf], opts: &AptOptions) -> Result<AptReport> {
+        update(self.repo.path(), debs, opts, &FakeSigner)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.repo.path().join(rel)).unwrap()
+    }
+
+    /// Every file with its bytes and mtime.
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, SystemTime)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>, SystemTime)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                    out.push((path.clone(), std::fs::read(&path).unwrap(), modified));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.repo.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn packages_versions(packages: &str) -> Vec<String> {
+    packages
+        .lines()
+        .filter_map(|l| l.strip_prefix("Version: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn builds_pool_indexes_and_signed_release() {
+    let f = Fixture::new();
+    let debs = [
+        f.deb("2.15.1-2", "amd64"),
+        f.deb("2.15.1-1", "amd64"),
+        f.deb("2.14.6-1", "amd64"),
+        f.deb("2.15.1~rc1-1", "amd64"),
+        f.deb("2.14.6-1", "arm64"),
+    ];
+    let report = f.update(&debs, &opts(T0)).unwrap();
+    assert!(!report.unchanged);
+    assert_eq!(report.added.len(), 5);
+    assert!(report
+        .added
+        .contains(&"pool/main/n/nimsforest-nats/nimsforest-nats_2.15.1~rc1-1_amd64.deb".into()));
+
+    let amd64 = f.read("dists/stable/main/binary-amd64/Packages");
+    assert_eq!(
+        packages_versions(&amd64),
+        ["2.14.6-1", "2.15.1~rc1-1", "2.15.1-1", "2.15.1-2"]
+    );
+    assert!(amd64.ends_with("description.\n\n"), "{amd64}");
+    assert!(amd64
+        .contains("Filename: pool/main/n/nimsforest-nats/nimsforest-nats_2.14.6-1_amd64.deb\n"));
+    let arm64 = f.read("dists/stable/main/binary-arm64/Packages");
+    assert_eq!(packages_versions(&arm64), ["2.14.6-1"]);
+
+    // The compressed indexes hold the same text.
+    let gz = std::fs::read(
+        f.repo
+            .path()
+            .join("dists/stable/main/binary-amd64/Packages.gz"),
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    assert_eq!(text, amd64);
+    assert_eq!(&gz[4..8], &[0, 0, 0, 0], "gzip mtime 0");
+    let xz_data = std::fs::read(
+        f.repo
+            .path()
+            .join("dists/stable/main/binary-amd64/Packages.xz"),
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz_data[..]), &mut text)
+        .unwrap();
+    assert_eq!(text, amd64);
+
+    let release = f.read("dists/stable/Release");
+    let head: Vec<&str> = release.lines().take(9).collect();
+    assert_eq!(
+        head,
+        [
+            "Origin: NimsForest",
+            "Label: NimsForest",
+            "Suite: stable",
+            "Codename: stable",
+            "Date: Mon, 21 Sep 2026 14:13:20 UTC",
+            "Acquire-By-Hash: yes",
+            "Architectures: amd64 arm64",
+            "Components: main",
+            "SHA256:",
+        ]
+    );
+    assert_eq!(
+        f.read("dists/stable/InRelease"),
+        format!("CLEARSIGNED\n{release}")
+    );
+    assert_eq!(
+        f.read("dists/stable/Release.gpg"),
+        format!(
+            "DETACHED {}\n",
+            hex::encode(Sha256::digest(release.as_bytes()))
+        )
+    );
+}
+
+#[test]
+fn release_lists_sha256_and_sha512_of_every_index() {
+    let f = Fixture::new();
+    f.update(
+        &[f.deb("2.15.1-1", "amd64"), f.deb("2.15.1-1", "arm64")],
+        &opts(T0),
+    )
+    .unwrap();
+    let release = f.read("dists/stable/Release");
+    let files: Vec<String> = ["amd64", "arm64"]
+        .iter()
+        .flat_map(|a| ["", ".gz", ".xz"].map(|ext| format!("main/binary-{a}/Packages{ext}")))
+        .collect();
+    let section = |name: &str| -> Vec<String> {
+        release
+            .split(&format!("{name}:\n"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take_while(|l| l.starts_with(' '))
+            .map(str::to_string)
+            .collect()
+    };
+    let expect = |digest: fn(&[u8]) -> String| -> Vec<String> {
+        files
+            .iter()
+            .map(|rel| {
+                let data = std::fs::read(f.repo.path().join("dists/stable").join(rel)).unwrap();
+                format!(" {} {:>16} {rel}", digest(&data), data.len())
+            })
+            .collect()
+    };
+    assert_eq!(
+        section("SHA256"),
+        expect(|d| hex::encode(Sha256::digest(d)))
+    );
+    assert_eq!(
+        section("SHA512"),
+        expect(|d| hex::encode(Sha512::digest(d)))
+    );
+    assert!(!release.contains("MD5Sum"));
+    // Each index has its by-hash copies.
+    for (rel, line) in files.iter().zip(section("SHA512")) {
+        let hex = line.split_whitespace().next().unwrap();
+        let dir = Path::new(rel).parent().unwrap();
+        let copy = f
+            .repo
+            .path()
+            .join("dists/stable")
+            .join(dir)
+            .join("by-hash/SHA512")
+            .join(hex);
+        assert_eq!(
+            std::fs::read(copy).unwrap(),
+            std::fs::read(f.repo.path().join("dists/stable").join(rel)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn rerunning_with_nothing_new_changes_nothing() {
+    let f = Fixture::new();
+    let debs = [f.deb("2.15.1-1", "amd64"), f.deb("2.14.6-1", "amd64")];
+    f.update(&debs, &opts(T0)).unwrap();
+    let before = f.snapshot();
+    std::thread::sleep(Duration::from_millis(20));
+    for run in [&debs[..], &debs[..1], &[]] {
+        let report = f.update(run, &opts(T0 + 100)).unwrap();
+        assert_eq!(
+            report,
+            AptReport {
+                added: vec![],
+                unchanged: true
+            }
+        );
+        assert!(before == f.snapshot(), "the repository changed");
+    }
+}
+
+#[test]
+fn each_new_release_is_dated_later() {
+    let f = Fixture::new();
+    f.update(&[f.deb("2.14.6-1", "amd64")], &opts(T0)).unwrap();
+    let date = |f: &Fixture| release_date(&f.read("dists/stable/Release")).unwrap();
+    assert_eq!(date(&f), T0);
+    // A clock that did not move (or went back) still gives a later Date.
+    f.update(&[f.deb("2.15.1-1", "amd64")], &opts(T0 - 50))
+        .unwrap();
+    assert_eq!(date(&f), T0 + 1);
+    f.update(&[f.deb("2.15.1-2", "amd64")], &opts(T0 + 1000))
+        .unwrap();
+    assert_eq!(date(&f), T0 + 1000);
+    // The older versions are still listed.
+    assert_eq!(
+        packages_versions(&f.read("dists/stable/main/binary-amd64/Packages")),
+        ["2.14.6-1", "2.15.1-1", "2.15.1-2"]
+    );
+}
+
+#[test]
+fn refuses_to_replace_a_published_file() {
+    let f = Fixture::new();
+    f.update(&[f.deb("2.15.1-1", "amd64")], &opts(T0)).unwrap();
+    let before = f.snapshot();
+    let other = fake_deb(f.input.path(), &control("2.15.1-1", "amd64"), "v2");
+    let err = f
+        .update(&[f.deb("2.15.1-2", "amd64"), other], &opts(T0 + 5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "nimsforest-nats_2.15.1-1_amd64.deb is already published with different content"
+        ),
+        "{err}"
+    );
+    assert!(before == f.snapshot(), "a refused update wrote something");
+
+    // Two different inputs for one pool name are refused too.
+    let g = Fixture::new();
+    let a = fake_deb(g.input.path(), &control("1.0-1", "amd64"), "a");
+    let b = fake_deb(g.input.path(), &control("1.0-1", "amd64"), "b");
+    let err = g.update(&[a, b], &opts(T0)).unwrap_err().to_string();
+    assert!(err.contains("although both would be published as"), "{err}");
+    assert!(!g.repo.path().join("pool").exists());
+}
+
+#[test]
+fn by_hash_keeps_the_previous_generation_only() {
+    let f = Fixture::new();
+    let by_hash_files = |f: &Fixture| -> BTreeSet<String> {
+        std::fs::read_dir(
+            f.repo
+                .path()
+                .join("dists/stable/main/binary-amd64/by-hash/SHA256"),
+        )
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+    };
+    let generation = |f: &Fixture| release_hashes(&f.read("dists/stable/Release"));
+    f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
+    let first = by_hash_files(&f);
+    assert_eq!(first.len(), 3);
+    assert!(first.is_subset(&generation(&f)));
+    f.update(&[f.deb("1.0-2", "amd64")], &opts(T0)).unwrap();
+    let second = by_hash_files(&f);
+    assert_eq!(second.len(), 6);
+    assert!(first.is_subset(&second));
+    f.update(&[f.deb("1.0-3", "amd64")], &opts(T0)).unwrap();
+    let third = by_hash_files(&f);
+    assert_eq!(third.len(), 6);
+    assert!(third.is_disjoint(&first));
+    assert!(generation(&f).is_superset(&third.difference(&second).cloned().collect()));
+}
+
+#[test]
+fn arch_all_is_listed_for_every_arch() {
+    let f = Fixture::new();
+    let all = fake_deb(
+        f.input.path(),
+        &control("1.0-1", "all").replace("nimsforest-nats", "libnimsforest-doc"),
+        "a",
+    );
+    f.update(
+        &[all, f.deb("2.15.1-1", "amd64"), f.deb("2.15.1-1", "arm64")],
+        &opts(T0),
+    )
+    .unwrap();
+    for arch in ["amd64", "arm64"] {
+        let packages = f.read(&format!("dists/stable/main/binary-{arch}/Packages"));
+        assert!(packages.starts_with("Package: libnimsforest-doc\nArchitecture: all\n"));
+        assert!(packages.contains(
+            "Filename: pool/main/libn/libnimsforest-doc/libnimsforest-doc_1.0-1_all.deb\n"
+        ));
+    }
+    assert!(f
+        .read("dists/stable/Release")
+        .contains("Architectures: amd64 arm64\n"));
+}
+
+#[test]
+fn stanzas_of_pool_files_survive_and_files_added_by_hand_are_read() {
+    let f = Fixture::new();
+    f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
+    let first = f.read("dists/stable/main/binary-amd64/Packages");
+    // A file copied into the pool by hand is indexed on the next run.
+    let by_hand = f.deb("0.9-1", "amd64");
+    std::fs::copy(
+        &by_hand,
+        f.repo.path().join("pool/main/n/nimsforest-nats/old.deb"),
+    )
+    .unwrap();
+    let report = f.update(&[], &opts(T0)).unwrap();
+    assert!(!report.unchanged);
+    assert!(report.added.is_empty());
+    let second = f.read("dists/stable/main/binary-amd64/Packages");
+    assert!(second.starts_with(
+        &first
+            .replace("1.0-1", "0.9-1")
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    assert!(second.ends_with(&first), "{second}");
+    assert!(second.contains("Filename: pool/main/n/nimsforest-nats/old.deb\n"));
+}
+
+#[test]
+fn dates_round_trip() {
+    assert_eq!(format_date(T0), "Mon, 21 Sep 2026 14:13:20 UTC");
+    for suffix in ["UTC", "GMT", "+0000"] {
+        let text = format!("Origin: x\nDate: Mon, 21 Sep 2026 14:13:20 {suffix}\n");
+        assert_eq!(release_date(&text), Some(T0));
+    }
+}
+
+#[test]
+fn options_are_checked() {
+    let f = Fixture::new();
+    let deb = f.deb("1.0-1", "amd64");
+    for bad in [
+        AptOptions {
+            suite: "../x".into(),
+            ..opts(T0)
+        },
+        AptOptions {
+            component: "".into(),
+            ..opts(T0)
+        },
+        AptOptions {
+            origin: "a\nb".into(),
+            ..opts(T0)
+        },
+    ] {
+        assert!(f.update(std::slice::from_ref(&deb), &bad).is_err());
+    }
+    assert!(!f.repo.path().join("pool").exists());
+}

@@ -1,0 +1,303 @@
+use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rpm::{BuildConfig, Dependency, FileOptions, PackageBuilder};
+
+use super::*;
+
+/// Signs with a checksum instead of a key: enough to see what was signed.
+struct FakeSigner;
+
+impl IndexSigner for FakeSigner {
+    fn clearsign(&self, text: &str) -> Result<String> {
+        Ok(format!("CLEARSIGNED {text}"))
+    }
+    fn detached_armored(&self, data: &[u8]) -> Result<String> {
+        Ok(format!("SIGNATURE {}\n", sha256_hex(data)))
+    }
+}
+
+fn no_signing(_: &mut rpm::Package) -> Result<()> {
+    Ok(())
+}
+
+fn opts(secs: u64) -> DnfOptions {
+    DnfOptions {
+        date: UNIX_EPOCH + Duration::from_secs(secs),
+    }
+}
+
+fn build(dir: &Path, version: &str, arch: &str, content: &str) -> PathBuf {
+    let package = PackageBuilder::new(
+        "nimsforest-nats",
+        version,
+        "Apache-2.0",
+        arch,
+        "NATS <node> & more",
+    )
+    .using_config(BuildConfig::default().source_date(1_700_000_000))
+    .release("1")
+    .description("line one\nline two")
+    .with_file_contents(
+        content.as_bytes().to_vec(),
+        FileOptions::new("/opt/nimsforest/bin/nats-server").mode(0o100755),
+    )
+    .unwrap()
+    .with_file_contents(
+        b"a".to_vec(),
+        FileOptions::new("/etc/nimsforest/nats.conf").config(),
+    )
+    .unwrap()
+    .with_file_contents(b"b".to_vec(), FileOptions::new("/usr/share/doc/x/README"))
+    .unwrap()
+    .requires(Dependency::script_pre("/bin/sh"))
+    .requires(Dependency::any("coreutils"))
+    .add_changelog_entry("A <a@example.com> - 1", "- one", 1_700_000_000u32)
+    .add_changelog_entry("B <b@example.com> - 1", "- two", 1_690_000_000u32)
+    .build()
+    .unwrap();
+    let path = dir.join(format!("in-{version}-{arch}-{}.rpm", content.len()));
+    package.write_file(&path).unwrap();
+    path
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(File::open(path).unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let m = fs::metadata(&p).unwrap().modified().unwrap();
+                out.push((p.display().to_string(), fs::read(&p).unwrap(), m));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn writes_layout_and_consistent_repomd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    let rpms = vec![
+        build(&input, "2.15.1", "x86_64", "new"),
+        build(&input, "2.15.1", "aarch64", "new"),
+        input.join("ignored.deb"),
+    ];
+    let report = update(&root, &rpms, &opts(1_750_000_000), &FakeSigner, &no_signing).unwrap();
+    assert_eq!(
+        report.added,
+        [
+            "Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm",
+            "Packages/n/nimsforest-nats-2.15.1-1.aarch64.rpm"
+        ]
+    );
+    assert!(!report.unchanged);
+
+    let repomd = fs::read_to_string(root.join(REPOMD)).unwrap();
+    assert!(repomd.contains("<revision>1750000000</revision>"));
+    assert_eq!(
+        fs::read_to_string(root.join(REPOMD_SIGNATURE)).unwrap(),
+        format!("SIGNATURE {}\n", sha256_hex(repomd.as_bytes()))
+    );
+    // Each data entry: checksum and size of the .gz, open-checksum and open-size of the XML.
+    for kind in ["primary", "filelists", "other"] {
+        let block = repomd
+            .split(&format!("<data type=\"{kind}\">"))
+            .nth(1)
+            .unwrap()
+            .split("</data>")
+            .next()
+            .unwrap();
+        let field = |name: &str| {
+            block
+                .split(&format!("<{name}"))
+                .nth(1)
+                .unwrap()
+                .split_once('>')
+                .unwrap()
+                .1
+                .split('<')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let href = block
+            .split("href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let gz = fs::read(root.join(href)).unwrap();
+        let xml = gunzip(&root.join(href));
+        assert_eq!(field("checksum"), sha256_hex(&gz));
+        assert_eq!(href, format!("repodata/{}-{kind}.xml.gz", sha256_hex(&gz)));
+        assert_eq!(field("open-checksum"), sha256_hex(xml.as_bytes()));
+        assert_eq!(field("size"), gz.len().to_string());
+        assert_eq!(field("open-size"), xml.len().to_string());
+        assert_eq!(field("timestamp"), "1750000000");
+    }
+
+    // Packages sorted by location; pkgid is the file's sha256; file time is the date given.
+    let primary_href = xml::repomd_locations(&repomd)
+        .into_iter()
+        .find(|l| l.ends_with("-primary.xml.gz"))
+        .unwrap();
+    let primary = gunzip(&root.join(primary_href));
+    let a = primary.find("<arch>aarch64</arch>").unwrap();
+    let x = primary.find("<arch>x86_64</arch>").unwrap();
+    assert!(a < x);
+    let copy = root.join("Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm");
+    assert!(primary.contains(&crate::fetch::verify::sha256_file(&copy).unwrap()));
+    assert!(primary.contains("<time file=\"1750000000\" build=\"1700000000\"/>"));
+    assert!(primary.contains("<summary>NATS &lt;node&gt; &amp; more</summary>"));
+    assert!(primary.contains("<rpm:entry name=\"/bin/sh\" pre=\"1\"/>"));
+    assert!(primary.contains("<file>/opt/nimsforest/bin/nats-server</file>"));
+    assert!(!primary.contains("README"));
+    assert!(!primary.contains("rpmlib("));
+    assert_eq!(
+        fs::metadata(&copy).unwrap().modified().unwrap(),
+        UNIX_EPOCH + Duration::from_secs(1_750_000_000)
+    );
+}
+
+#[test]
+fn rerun_changes_nothing_and_new_versions_replace_old_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    let old = vec![build(&input, "2.14.6", "x86_64", "old")];
+    update(&root, &old, &opts(1000), &FakeSigner, &no_signing).unwrap();
+    let before = snapshot(&root);
+
+    let again = update(&root, &old, &opts(2000), &FakeSigner, &no_signing).unwrap();
+    assert_eq!(
+        again,
+        DnfReport {
+            added: vec![],
+            unchanged: true
+        }
+    );
+    assert_eq!(snapshot(&root), before);
+    let empty = update(&root, &[], &opts(3000), &FakeSigner, &no_signing).unwrap();
+    assert!(empty.unchanged);
+
+    let new = vec![build(&input, "2.15.1", "x86_64", "new")];
+    let report = update(&root, &new, &opts(4000), &FakeSigner, &no_signing).unwrap();
+    assert_eq!(
+        report.added,
+        ["Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm"]
+    );
+    let repomd = fs::read_to_string(root.join(REPOMD)).unwrap();
+    let mut names: Vec<String> = fs::read_dir(root.join(REPODATA_DIR))
+        .unwrap()
+        .map(|e| format!("repodata/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    names.sort();
+    let mut want = xml::repomd_locations(&repomd);
+    want.extend([REPOMD.to_string(), REPOMD_SIGNATURE.to_string()]);
+    want.sort();
+    assert_eq!(names, want, "old metadata files are removed");
+    let primary = gunzip(&root.join(&want[1]));
+    assert!(primary.contains("packages=\"2\""), "{primary}");
+    assert!(primary.contains("ver=\"2.14.6\"") && primary.contains("ver=\"2.15.1\""));
+    // The old package kept its file time.
+    assert!(primary.contains("<time file=\"1000\""));
+    assert!(primary.contains("<time file=\"4000\""));
+}
+
+#[test]
+fn a_different_package_under_an_existing_name_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    update(
+        &root,
+        &[build(&input, "2.15.1", "x86_64", "first")],
+        &opts(1000),
+        &FakeSigner,
+        &no_signing,
+    )
+    .unwrap();
+    let before = snapshot(&root);
+    let rebuilt = build(&input, "2.15.1", "x86_64", "second build");
+    let extra = build(&input, "2.15.2", "x86_64", "x");
+    let err = update(
+        &root,
+        &[extra, rebuilt],
+        &opts(2000),
+        &FakeSigner,
+        &no_signing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nimsforest-nats-2.15.1-1.x86_64.rpm") && err.contains("different contents"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before, "nothing written");
+}
+
+#[test]
+fn signed_copies_are_the_same_package_as_their_unsigned_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    let rpms = vec![build(&input, "2.15.1", "x86_64", "x")];
+    // A stand-in for signing: it changes only the signature header.
+    let sign = |p: &mut rpm::Package| -> Result<()> {
+        crate::rpm::set_archive_size(p, 4242).unwrap();
+        Ok(())
+    };
+    update(&root, &rpms, &opts(1000), &FakeSigner, &sign).unwrap();
+    let copy = root.join("Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm");
+    assert_ne!(fs::read(&copy).unwrap(), fs::read(&rpms[0]).unwrap());
+    let before = snapshot(&root);
+    let again = update(&root, &rpms, &opts(2000), &FakeSigner, &sign).unwrap();
+    assert!(again.unchanged);
+    assert_eq!(snapshot(&root), before);
+    let repomd = fs::read_to_string(root.join(REPOMD)).unwrap();
+    let primary = xml::repomd_locations(&repomd)
+        .into_iter()
+        .find(|l| l.ends_with("-primary.xml.gz"))
+        .unwrap();
+    assert!(gunzip(&root.join(primary)).contains("archive=\"4242\""));
+}
+
+#[test]
+fn unsigned_copy_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpms = vec![build(tmp.path(), "2.15.1", "x86_64", "x")];
+    let root = tmp.path().join("repo");
+    update(&root, &rpms, &opts(1000), &FakeSigner, &no_signing).unwrap();
+    assert_eq!(
+        fs::read(root.join("Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm")).unwrap(),
+        fs::read(&rpms[0]).unwrap()
+    );
+}
+
+#[test]
+fn gzip_is_deterministic() {
+    let a = gzip(b"<metadata/>");
+    assert_eq!(a, gzip(b"<metadata/>"));
+    // No name, zero mtime.
+    assert_eq!(&a[3..8], &[0, 0, 0, 0, 0]);
+}

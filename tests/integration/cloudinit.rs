@@ -1,0 +1,220 @@
+//! cloud-init user-data checked by cloud-init itself (`cloud-init schema`), and the
+//! node-info.json it carries run through the package's `nimsforest-cluster-conf`.
+
+use std::path::Path;
+use std::process::Command;
+
+use nimsforest_pkg::cloudinit::{node_info_json, user_data, CloudInit, NODE_INFO};
+use nimsforest_pkg::sign::{keygen, KeyAlgorithm};
+
+use crate::harness::*;
+
+const ROUTES: [&str; 3] = [
+    "nats-route://10.0.0.1:6222",
+    "nats-route://node-2.forest.internal:6222",
+    "nats://[fd00::3]:6222",
+];
+
+fn public_key() -> String {
+    keygen(
+        "NimsForest test repository <test@nimsforest.invalid>",
+        KeyAlgorithm::Ed25519,
+        None,
+    )
+    .unwrap()
+    .public_armored
+}
+
+fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
+    CloudInit {
+        repo_url: if rpm {
+            "https://packages.nimsforest.invalid/rpm".into()
+        } else {
+            "https://packages.nimsforest.invalid/apt".into()
+        },
+        public_key_armored: key.into(),
+        suite: "stable".into(),
+        component: "main".into(),
+        forest_id: cluster.then(|| "forest-1".into()),
+        routes: if cluster {
+            ROUTES.iter().map(|r| r.to_string()).collect()
+        } else {
+            vec![]
+        },
+        server_name: cluster.then(|| "node-1".into()),
+        rpm,
+        version: (!cluster).then(|| "2.14.6".into()),
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A value from the YAML document, read by PyYAML (which cloud-init itself uses).
+fn yaml_query(file: &Path, expression: &str) -> String {
+    let script = format!(
+        "import sys, yaml\nd = yaml.safe_load(open(sys.argv[1]))\nsys.stdout.write(str({expression}))"
+    );
+    tool_ok("python3", &["-c", &script, s(file)])
+}
+
+#[test]
+fn every_variant_passes_cloud_init_schema() {
+    let key = public_key();
+    let dir = tempfile::tempdir().unwrap();
+    for rpm in [false, true] {
+        for cluster in [false, true] {
+            let cfg = config(&key, rpm, cluster);
+            let text = user_data(&cfg).unwrap();
+            assert!(text.starts_with("#cloud-config\n"));
+            let file = dir.path().join(format!("user-data-{rpm}-{cluster}.yaml"));
+            std::fs::write(&file, &text).unwrap();
+            let out = tool_ok("cloud-init", &["schema", "--config-file", s(&file)]);
+            assert!(out.contains("Valid cloud-config"), "{out}\n{text}");
+
+            // The key arrives byte for byte, in its own file, and the repository trusts
+            // only that file.
+            let key_file = if rpm {
+                "/etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest"
+            } else {
+                "/etc/apt/keyrings/nimsforest.asc"
+            };
+            let content = yaml_query(
+                &file,
+                &format!(
+                    "[f['content'] for f in d['write_files'] if f['path'] == '{key_file}'][0]"
+                ),
+            );
+            assert_eq!(content.trim(), key.trim());
+            if rpm {
+                assert_eq!(
+                    yaml_query(&file, "d['yum_repos']['nimsforest']['gpgkey']"),
+                    format!("file://{key_file}")
+                );
+                assert_eq!(
+                    yaml_query(&file, "d['yum_repos']['nimsforest']['repo_gpgcheck']"),
+                    "True"
+                );
+            } else {
+                assert_eq!(
+                    yaml_query(&file, "d['apt']['sources']['nimsforest']['source']"),
+                    format!(
+                        "deb [signed-by={key_file}] https://packages.nimsforest.invalid/apt stable main"
+                    )
+                );
+                assert!(
+                    !text.contains("key:"),
+                    "never cloud-init's own key handling"
+                );
+            }
+            let packages = yaml_query(&file, "d['packages']");
+            let want = match (rpm, cluster) {
+                (_, true) => "['nimsforest-nats']",
+                (false, false) => "['nimsforest-nats=2.14.6-*']",
+                (true, false) => "['nimsforest-nats-2.14.6']",
+            };
+            assert_eq!(packages, want);
+            let node_info = yaml_query(
+                &file,
+                &format!("[f['content'] for f in d['write_files'] if f['path'] == '{NODE_INFO}']"),
+            );
+            if cluster {
+                assert_eq!(yaml_query(&file, "d['hostname']"), "node-1");
+                let written = yaml_query(
+                    &file,
+                    &format!(
+                        "[f['content'] for f in d['write_files'] if f['path'] == '{NODE_INFO}'][0]"
+                    ),
+                );
+                assert_eq!(Some(written), node_info_json(&cfg).unwrap());
+            } else {
+                assert_eq!(node_info, "[]");
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_user_data_is_caught_by_the_schema_check_itself() {
+    // The check above means something: cloud-init refuses a broken document.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "#cloud-config\npackages: nimsforest-nats\nyum_repos:\n  nimsforest:\n    enabled: maybe\n",
+    )
+    .unwrap();
+    let (ok, out) = tool("cloud-init", &["schema", "--config-file", s(&file)]);
+    assert!(!ok, "{out}");
+}
+
+/// write_files must run before packages are installed, so the package's postinst finds
+/// node-info.json: check the module order of the cloud-init installed here.
+#[test]
+fn write_files_runs_before_packages_are_installed() {
+    let cfg = Path::new("/etc/cloud/cloud.cfg");
+    let stages = yaml_query(
+        cfg,
+        "[[m if isinstance(m, str) else m[0] for m in d[s]] for s in \
+         ['cloud_init_modules', 'cloud_config_modules', 'cloud_final_modules']]",
+    );
+    let stage_of = |module: &str| {
+        stages
+            .split("], [")
+            .position(|stage| {
+                stage.contains(&format!("'{module}'"))
+                    || stage.contains(&format!("'{}'", module.replace('-', "_")))
+            })
+            .unwrap_or_else(|| panic!("{module} not in {stages}"))
+    };
+    assert_eq!(stage_of("write-files"), 0);
+    assert_eq!(stage_of("apt-configure"), 1);
+    assert_eq!(stage_of("package-update-upgrade-install"), 2);
+}
+
+/// The node-info.json of the user-data, given to the package's script, makes a
+/// cluster.conf that names the cluster and lists every route.
+#[test]
+fn node_info_makes_the_cluster_conf() {
+    let key = public_key();
+    let script = repo_root().join("assets/nimsforest-cluster-conf");
+    for cluster in [true, false] {
+        let mut cfg = config(&key, false, true);
+        if !cluster {
+            cfg.routes.clear();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let node_info = dir.path().join("node-info.json");
+        std::fs::write(&node_info, node_info_json(&cfg).unwrap().unwrap()).unwrap();
+        let out = Command::new("sh")
+            .arg(&script)
+            .env("NIMSFOREST_ETC", &etc)
+            .env("NODE_INFO", &node_info)
+            .env("NIMSFOREST_HOSTNAME", "node-1")
+            .env("NIMSFOREST_GROUP", "root")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = std::fs::read_to_string(etc.join("cluster.conf")).unwrap();
+        assert!(conf.contains("server_name: \"node-1\""), "{conf}");
+        if cluster {
+            assert!(
+                conf.contains("\ncluster {\n    name: \"forest-1\"\n"),
+                "{conf}"
+            );
+            for route in ROUTES {
+                assert!(conf.contains(&format!("        \"{route}\"\n")), "{conf}");
+            }
+        } else {
+            assert!(!conf.contains("\ncluster {"), "{conf}");
+            assert!(conf.contains("forest \"forest-1\""), "{conf}");
+        }
+    }
+}

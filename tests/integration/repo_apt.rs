@@ -1,0 +1,541 @@
+//! The apt repository writer against the reference tools: `apt-ftparchive packages` on the
+//! same .debs, and real apt on Debian 12 (gpgv) and Debian 13 (sqv) in mmdebstrap rootfs
+//! trees, with the repository served over http on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use nimsforest_pkg::repo::apt::{self, AptOptions};
+use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+
+use crate::harness::*;
+
+/// The .debs of both fixture versions for amd64 and arm64, built once by the real tool.
+fn debs() -> &'static [PathBuf] {
+    static DEBS: OnceLock<(Project, Vec<PathBuf>)> = OnceLock::new();
+    let (_, debs) = DEBS.get_or_init(|| {
+        let project = Project::new();
+        let url = &MirrorServer::shared().url;
+        let out = project.path().join("debs");
+        let out_arg = out.to_str().expect("utf-8 path");
+        let build = |project: &Project| {
+            project.ok(&[
+                "build",
+                "--format",
+                "deb",
+                "--arch",
+                "amd64,arm64",
+                "--mirror",
+                url,
+                "--out",
+                out_arg,
+            ]);
+        };
+        build(&project);
+        project.pin(OLD, url);
+        build(&project);
+        let mut debs: Vec<PathBuf> = std::fs::read_dir(&out)
+            .expect("read debs")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+            .collect();
+        debs.sort();
+        assert_eq!(debs.len(), 4, "{debs:?}");
+        (project, debs)
+    });
+    debs
+}
+
+fn new_signer() -> Signer {
+    let key = keygen(
+        "NimsForest test repository <test@nimsforest.invalid>",
+        KeyAlgorithm::Ed25519,
+        None,
+    )
+    .expect("keygen");
+    Signer::from_armored(&key.secret_armored, None, "test key").expect("signer")
+}
+
+/// The key the repositories below are signed with (and the clients trust).
+fn signer() -> &'static Signer {
+    static SIGNER: OnceLock<Signer> = OnceLock::new();
+    SIGNER.get_or_init(new_signer)
+}
+
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A repository holding the four .debs, signed by `signer`; returns it and how long
+/// `update` took.
+fn repository(signer: &Signer) -> (tempfile::TempDir, Duration) {
+    let repo = scratch("nimsforest-apt-");
+    let opts = AptOptions {
+        date: SystemTime::now(),
+        ..AptOptions::default()
+    };
+    let debs = debs();
+    let start = Instant::now();
+    let report = apt::update(repo.path(), debs, &opts, signer).expect("apt update");
+    let took = start.elapsed();
+    assert_eq!(report.added.len(), 4, "{report:?}");
+    (repo, took)
+}
+
+/// `Filename` -> stanza text, for every stanza of a Packages-style text.
+fn stanzas(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let filename = s
+                .lines()
+                .find_map(|l| l.strip_prefix("Filename: "))
+                .unwrap_or_else(|| panic!("stanza without Filename:\n{s}"))
+                .to_string();
+            (filename, format!("{}\n", s.trim_matches('\n')))
+        })
+        .collect()
+}
+
+#[test]
+fn packages_stanzas_match_apt_ftparchive() {
+    let (repo, took) = repository(signer());
+    eprintln!("apt::update for 2 versions x 2 arches took {took:?}");
+
+    let mut ours = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let text = std::fs::read_to_string(
+            repo.path()
+                .join(format!("dists/stable/main/binary-{arch}/Packages")),
+        )
+        .expect("Packages");
+        let versions: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Version: "))
+            .collect();
+        assert_eq!(versions, [format!("{OLD}-1"), format!("{NEW}-1")], "{arch}");
+        ours.extend(stanzas(&text));
+    }
+    ours.sort();
+
+    let out = Command::new("apt-ftparchive")
+        .args(["packages", "pool/"])
+        .current_dir(repo.path())
+        .output()
+        .expect("apt-ftparchive (apt-utils) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reference = stanzas(&String::from_utf8(out.stdout).expect("utf-8"));
+    reference.sort();
+
+    let names = |v: &[(String, String)]| v.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ours), names(&reference));
+    for ((file, mine), (_, theirs)) in ours.iter().zip(&reference) {
+        let fields = |s: &str| -> Vec<String> {
+            // One entry per field, continuation lines included.
+            let mut fields: Vec<String> = Vec::new();
+            for line in s.lines() {
+                match fields.last_mut() {
+                    Some(last) if line.starts_with(' ') => {
+                        last.push('\n');
+                        last.push_str(line);
+                    }
+                    _ => fields.push(line.to_string()),
+                }
+            }
+            fields
+        };
+        assert_eq!(fields(mine), fields(theirs), "{file}: field for field");
+        assert_eq!(mine, theirs, "{file}: byte for byte");
+    }
+
+    // Nothing new: nothing changes on disk.
+    let before = snapshot(repo.path());
+    let report = apt::update(repo.path(), debs(), &AptOptions::default(), signer()).unwrap();
+    assert!(report.unchanged && report.added.is_empty(), "{report:?}");
+    assert!(
+        before == snapshot(repo.path()),
+        "a re-run changed the repository"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Real apt in a chroot.
+
+/// Packages the client rootfs holds besides apt: the package's dependencies, so that apt
+/// resolves it from our repository alone (the rootfs has no other source).
+const ROOTFS_INCLUDE: &str = "passwd,init-system-helpers";
+
+/// A Debian rootfs with apt (`mmdebstrap --variant=apt`), built when missing and kept
+/// under target/rootfs/<suite>-apt, keyed by suite and package list. Its Debian sources
+/// are removed: the only repository apt sees in the tests is ours.
+fn cached_rootfs(suite: &str) -> PathBuf {
+    let base = repo_root().join("target/rootfs");
+    let dir = base.join(format!("{suite}-apt"));
+    let stamp = dir.join(".nimsforest-rootfs");
+    let key = format!("mmdebstrap --variant=apt --include={ROOTFS_INCLUDE} {suite}\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
+        return dir;
+    }
+    let tmp = base.join(format!(".{suite}-apt.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).expect("remove a half-built rootfs");
+    }
+    std::fs::create_dir_all(&base).expect("mkdir target/rootfs");
+    let out = Command::new("mmdebstrap")
+        .args([
+            "--variant=apt",
+            &format!("--include={ROOTFS_INCLUDE}"),
+            suite,
+        ])
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mmdebstrap must be installed");
+    assert!(
+        out.status.success(),
+        "mmdebstrap {suite} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(tmp.join("etc/apt/sources.list"));
+    for entry in std::fs::read_dir(tmp.join("etc/apt/sources.list.d")).expect("sources.list.d") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove a Debian source");
+    }
+    std::fs::write(tmp.join(".nimsforest-rootfs"), &key).expect("stamp");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove the outdated rootfs");
+    }
+    std::fs::rename(&tmp, &dir).expect("rename rootfs");
+    dir
+}
+
+/// A private copy of a cached rootfs with /proc mounted; unmounted (and removed) on drop,
+/// also when the test fails.
+struct Chroot {
+    suite: String,
+    dir: tempfile::TempDir,
+    proc_mounted: bool,
+}
+
+impl Chroot {
+    fn new(suite: &str) -> Self {
+        let cached = cached_rootfs(suite);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{suite}-scratch-"))
+            .tempdir_in(cached.parent().expect("target/rootfs"))
+            .expect("tempdir");
+        let copy = Command::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(format!("{}/.", cached.display()))
+            .arg(dir.path())
+            .status()
+            .expect("cp");
+        assert!(copy.success(), "copying the rootfs failed");
+        let mut chroot = Self {
+            suite: suite.to_string(),
+            dir,
+            proc_mounted: false,
+        };
+        let mount = Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(chroot.dir.path().join("proc"))
+            .status()
+            .expect("mount");
+        assert!(mount.success(), "mounting /proc in the rootfs failed");
+        chroot.proc_mounted = true;
+        chroot
+    }
+
+    fn path(&self, inside: &str) -> PathBuf {
+        self.dir.path().join(inside.trim_start_matches('/'))
+    }
+
+    /// Runs a command inside; returns (success, stdout + stderr).
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("chroot")
+            .arg(self.dir.path())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+            .expect("chroot runs");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, text) = self.run(args);
+        assert!(ok, "[{}] {args:?} failed:\n{text}", self.suite);
+        text
+    }
+
+    /// Trusts `key` (binary OpenPGP) for our source at `url` only (`Signed-By:`).
+    fn use_repository(&self, url: &str, key: &[u8]) {
+        std::fs::create_dir_all(self.path("/etc/apt/keyrings")).expect("keyrings dir");
+        std::fs::write(self.path("/etc/apt/keyrings/nimsforest.gpg"), key).expect("keyring");
+        std::fs::write(
+            self.path("/etc/apt/sources.list.d/nimsforest.sources"),
+            format!(
+                "Types: deb\nURIs: {url}\nSuites: stable\nComponents: main\n\
+                 Signed-By: /etc/apt/keyrings/nimsforest.gpg\n"
+            ),
+        )
+        .expect("sources");
+    }
+
+    /// `apt-get update` from scratch (no lists left from an earlier run).
+    fn update(&self) -> (bool, String) {
+        let lists = self.path("/var/lib/apt/lists");
+        for entry in std::fs::read_dir(&lists).expect("lists") {
+            let path = entry.expect("entry").path();
+            if path.is_file() && path.file_name().is_some_and(|n| n != "lock") {
+                std::fs::remove_file(&path).expect("remove a list");
+            }
+        }
+        self.run(&["apt-get", "-q", "update"])
+    }
+
+    /// The .deb files in apt's download cache.
+    fn downloaded(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path("/var/cache/apt/archives"))
+            .expect("archives")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .filter(|n| n.ends_with(".deb"))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Chroot {
+    fn drop(&mut self) {
+        if self.proc_mounted {
+            let proc = self.dir.path().join("proc");
+            let ok = Command::new("umount")
+                .arg(&proc)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                // Never let the temp dir removal descend into a mounted /proc.
+                let _ = Command::new("umount").arg("-l").arg(&proc).status();
+            }
+        }
+    }
+}
+
+/// apt's warning and error lines (`W:`/`E:`; apt 3 may spell them `Warning:`/`Error:`).
+fn warnings_and_errors(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| {
+            ["W:", "E:", "Warning:", "Error:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect()
+}
+
+/// An error line saying the repository is not signed.
+fn refused_as_unsigned(output: &str) -> bool {
+    warnings_and_errors(output)
+        .iter()
+        .any(|l| (l.starts_with("E:") || l.starts_with("Error:")) && l.contains("is not signed"))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn xz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(data).unwrap();
+    xz.finish().unwrap()
+}
+
+/// Rewrites every copy of `dists/stable/main/binary-amd64/Packages*` (by-hash included)
+/// with one checksum digit changed, keeping every size (so that apt reaches the hash
+/// check) and the signed Release as they were.
+fn tamper_packages(repo: &Path) {
+    let dir = repo.join("dists/stable/main/binary-amd64");
+    let plain = std::fs::read_to_string(dir.join("Packages")).expect("Packages");
+    let (gz_size, xz_size) = (
+        std::fs::metadata(dir.join("Packages.gz")).unwrap().len() as usize,
+        std::fs::metadata(dir.join("Packages.xz")).unwrap().len() as usize,
+    );
+    let digits = plain.find("SHA256: ").expect("a SHA256 line") + "SHA256: ".len();
+    let (tampered, gz, xz) = (digits..digits + 64)
+        .flat_map(|at| "0123456789abcdef".chars().map(move |c| (at, c)))
+        .filter(|&(at, c)| !plain[at..].starts_with(c))
+        .map(|(at, c)| {
+            let mut text = plain.clone();
+            text.replace_range(at..at + 1, &c.to_string());
+            let (gz, xz) = (gzip(text.as_bytes()), xz(text.as_bytes()));
+            (text, gz, xz)
+        })
+        .find(|(_, gz, xz)| gz.len() == gz_size && xz.len() == xz_size)
+        .expect("a one-digit change that keeps the compressed sizes");
+    let mut files = vec![
+        dir.join("Packages"),
+        dir.join("Packages.gz"),
+        dir.join("Packages.xz"),
+    ];
+    for algorithm in ["SHA256", "SHA512"] {
+        for entry in std::fs::read_dir(dir.join("by-hash").join(algorithm)).expect("by-hash") {
+            files.push(entry.expect("entry").path());
+        }
+    }
+    for file in files {
+        let old = std::fs::read(&file).unwrap();
+        let new = if old.starts_with(&[0x1f, 0x8b]) {
+            &gz
+        } else if old.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
+            &xz
+        } else {
+            tampered.as_bytes()
+        };
+        std::fs::write(&file, new).unwrap();
+    }
+}
+
+/// Everything the issue asks of real apt, on one Debian release.
+fn apt_client(suite: &str) {
+    let (repo, _) = repository(signer());
+    let server = MirrorServer::start(repo.path());
+    let root = Chroot::new(suite);
+    root.use_repository(&server.url, &signer().public_key_binary());
+
+    let (ok, out) = root.update();
+    eprintln!("[{suite}] apt-get update:\n{out}");
+    assert!(ok, "[{suite}] apt-get update failed:\n{out}");
+    assert_eq!(
+        warnings_and_errors(&out),
+        Vec::<&str>::new(),
+        "[{suite}] apt-get update:\n{out}"
+    );
+
+    // The newest version for the native arch.
+    root.ok(&[
+        "apt-get",
+        "-q",
+        "install",
+        "-y",
+        "--download-only",
+        "nimsforest-nats",
+    ]);
+    assert_eq!(
+        root.downloaded(),
+        [format!("nimsforest-nats_{NEW}-1_amd64.deb")],
+        "[{suite}]"
+    );
+    root.ok(&["apt-get", "clean"]);
+    // An older version, pinned.
+    let pinned = format!("nimsforest-nats={OLD}-1");
+    root.ok(&["apt-get", "-q", "install", "-y", "--download-only", &pinned]);
+    assert_eq!(
+        root.downloaded(),
+        [format!("nimsforest-nats_{OLD}-1_amd64.deb")],
+        "[{suite}]"
+    );
+    root.ok(&["apt-get", "clean"]);
+    let policy = root.ok(&["apt-cache", "policy", "nimsforest-nats"]);
+    eprintln!("[{suite}] apt-cache policy nimsforest-nats:\n{policy}");
+    assert!(policy.contains(&format!("Candidate: {NEW}-1")), "{policy}");
+    let table = policy
+        .split("Version table:")
+        .nth(1)
+        .expect("version table");
+    assert!(table.contains(&format!("{NEW}-1")), "{policy}");
+    assert!(table.contains(&format!("{OLD}-1")), "{policy}");
+
+    // Another arch: apt picks the arm64 file.
+    root.ok(&["dpkg", "--add-architecture", "arm64"]);
+    let (ok, out) = root.update();
+    assert!(
+        ok && warnings_and_errors(&out).is_empty(),
+        "[{suite}] arm64 update:\n{out}"
+    );
+    root.ok(&[
+        "apt-get",
+        "-q",
+        "install",
+        "-y",
+        "--download-only",
+        "nimsforest-nats:arm64",
+    ]);
+    assert_eq!(
+        root.downloaded(),
+        [format!("nimsforest-nats_{NEW}-1_arm64.deb")],
+        "[{suite}]"
+    );
+    root.ok(&["apt-get", "clean"]);
+    root.ok(&["dpkg", "--remove-architecture", "arm64"]);
+
+    // A Packages file that does not match the signed Release.
+    let tampered = scratch("nimsforest-apt-tampered-");
+    copy_dir(repo.path(), tampered.path());
+    tamper_packages(tampered.path());
+    let tampered_server = MirrorServer::start(tampered.path());
+    root.use_repository(&tampered_server.url, &signer().public_key_binary());
+    let (ok, out) = root.update();
+    eprintln!("[{suite}] apt-get update, tampered Packages:\n{out}");
+    assert!(!ok, "[{suite}] a tampered Packages was accepted:\n{out}");
+    assert!(
+        warnings_and_errors(&out)
+            .iter()
+            .any(|l| l.contains("Hash Sum mismatch")),
+        "[{suite}]:\n{out}"
+    );
+
+    // A repository signed by a key the client does not trust.
+    let (foreign, _) = repository(&new_signer());
+    let foreign_server = MirrorServer::start(foreign.path());
+    root.use_repository(&foreign_server.url, &signer().public_key_binary());
+    let (ok, out) = root.update();
+    eprintln!("[{suite}] apt-get update, signed by another key:\n{out}");
+    assert!(
+        !ok,
+        "[{suite}] a repository signed by another key was accepted:\n{out}"
+    );
+    assert!(refused_as_unsigned(&out), "[{suite}]:\n{out}");
+    let (_, policy) = root.run(&["apt-cache", "policy", "nimsforest-nats"]);
+    assert!(!policy.contains("Candidate: 2"), "{policy}");
+
+    // A Release without signatures.
+    let unsigned = scratch("nimsforest-apt-unsigned-");
+    copy_dir(repo.path(), unsigned.path());
+    for name in ["InRelease", "Release.gpg"] {
+        std::fs::remove_file(unsigned.path().join("dists/stable").join(name)).unwrap();
+    }
+    let unsigned_server = MirrorServer::start(unsigned.path());
+    root.use_repository(&unsigned_server.url, &signer().public_key_binary());
+    let (ok, out) = root.update();
+    eprintln!("[{suite}] apt-get update, unsigned Release:\n{out}");
+    assert!(!ok, "[{suite}] an unsigned repository was accepted:\n{out}");
+    assert!(refused_as_unsigned(&out), "[{suite}]:\n{out}");
+}
+
+#[test]
+fn apt_on_debian_12_with_gpgv() {
+    apt_client("bookworm");
+}
+
+#[test]
+fn apt_on_debian_13_with_sqv() {
+    apt_client("trixie");
+}
