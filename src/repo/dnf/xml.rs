@@ -210,48 +210,43 @@ fn package_open(out: &mut String, r: &Record) {
     version_elem(out, r);
 }
 
-pub fn primary(records: &[Record]) -> String {
-    let mut out = String::with_capacity(4096 * records.len() + 256);
+/// One metadata document: the XML declaration, `<ROOT ATTRS packages="N">`, one body per
+/// record, `</ROOT>` (no newline after it, as createrepo_c writes it).
+fn document(
+    root: &str,
+    attrs: &str,
+    bytes_per_record: usize,
+    records: &[Record],
+    body: impl Fn(&mut String, &Record),
+) -> String {
+    let mut out = String::with_capacity(bytes_per_record * records.len() + 256);
     out.push_str(XML_DECL);
-    let _ = writeln!(
-        out,
-        "<metadata xmlns=\"{COMMON_NS}\" xmlns:rpm=\"{RPM_NS}\" packages=\"{}\">",
-        records.len()
-    );
+    let _ = writeln!(out, "<{root} {attrs} packages=\"{}\">", records.len());
     for r in records {
-        primary_package(&mut out, r);
+        body(&mut out, r);
     }
-    out.push_str("</metadata>");
+    let _ = write!(out, "</{root}>");
     out
+}
+
+pub fn primary(records: &[Record]) -> String {
+    let attrs = format!("xmlns=\"{COMMON_NS}\" xmlns:rpm=\"{RPM_NS}\"");
+    document("metadata", &attrs, 4096, records, primary_package)
 }
 
 pub fn filelists(records: &[Record]) -> String {
-    let mut out = String::with_capacity(2048 * records.len() + 256);
-    out.push_str(XML_DECL);
-    let _ = writeln!(
-        out,
-        "<filelists xmlns=\"{FILELISTS_NS}\" packages=\"{}\">",
-        records.len()
-    );
-    for r in records {
-        package_open(&mut out, r);
-        files(&mut out, "  ", &r.files, false);
+    let attrs = format!("xmlns=\"{FILELISTS_NS}\"");
+    document("filelists", &attrs, 2048, records, |out, r| {
+        package_open(out, r);
+        files(out, "  ", &r.files, false);
         out.push_str("</package>\n");
-    }
-    out.push_str("</filelists>");
-    out
+    })
 }
 
 pub fn other(records: &[Record]) -> String {
-    let mut out = String::with_capacity(1024 * records.len() + 256);
-    out.push_str(XML_DECL);
-    let _ = writeln!(
-        out,
-        "<otherdata xmlns=\"{OTHER_NS}\" packages=\"{}\">",
-        records.len()
-    );
-    for r in records {
-        package_open(&mut out, r);
+    let attrs = format!("xmlns=\"{OTHER_NS}\"");
+    document("otherdata", &attrs, 1024, records, |out, r| {
+        package_open(out, r);
         for c in &r.changelogs {
             let _ = writeln!(
                 out,
@@ -262,9 +257,7 @@ pub fn other(records: &[Record]) -> String {
             );
         }
         out.push_str("</package>\n");
-    }
-    out.push_str("</otherdata>");
-    out
+    })
 }
 
 /// One `<data>` entry of repomd.xml.
