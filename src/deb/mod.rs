@@ -28,6 +28,12 @@ use md5::{Digest, Md5};
 
 pub use tarball::Compression;
 
+/// Directories that base-files' postinst creates on every Debian system and that no
+/// package ships. A .deb that shipped one, even only as the parent of its own files,
+/// would own it, and dpkg would delete it with the package when it is empty (a purge
+/// would take /opt away). Parents only: a package may still declare one as an asset.
+const BASE_FILES_DIRECTORIES: &[&str] = &["/opt", "/srv", "/mnt", "/media", "/etc/opt", "/var/opt"];
+
 use crate::error::{Error, IoContext, Result};
 use crate::spec::{Arch, PackageId};
 use crate::stage::{EntryKind, StagedTree};
@@ -209,6 +215,9 @@ impl Payload {
             }
             if is_dir && !e.is_root_owned() {
                 left_out.push((&e.path, owner));
+                continue;
+            }
+            if is_dir && !e.owned && BASE_FILES_DIRECTORIES.contains(&e.path.as_str()) {
                 continue;
             }
             let (kind, mode) = match &e.kind {
@@ -668,7 +677,7 @@ nimsforest-nats (2.15.1-1) unstable; urgency=medium
                 ("./etc/", 0o755),
                 ("./etc/nimsforest/", 0o755),
                 ("./etc/nimsforest/nats.conf", 0o644),
-                ("./opt/", 0o755),
+                // Not ./opt/: base-files makes it, and dpkg would remove it with us.
                 ("./opt/nimsforest/", 0o755),
                 ("./opt/nimsforest/bin/", 0o755),
                 ("./opt/nimsforest/bin/nats-server", 0o755),
@@ -728,7 +737,7 @@ nimsforest-nats (2.15.1-1) unstable; urgency=medium
         assert_eq!(
             text("./control"),
             "Package: nimsforest-nats\nVersion: 2.15.1-1\nArchitecture: amd64\n\
-             Maintainer: T <t@example.org>\nInstalled-Size: 24\nPre-Depends: passwd\n\
+             Maintainer: T <t@example.org>\nInstalled-Size: 23\nPre-Depends: passwd\n\
              Section: net\nPriority: optional\nDescription: test package\n Extended description.\n"
         );
         let md5sums = text("./md5sums");
@@ -761,7 +770,7 @@ nimsforest-nats (2.15.1-1) unstable; urgency=medium
                 .into_iter()
                 .map(|e| e.name)
                 .collect();
-            assert_eq!(names.len(), 22, "{c}");
+            assert_eq!(names.len(), 21, "{c}");
         }
     }
 

@@ -85,7 +85,6 @@ const DEB_CONTENTS: &[&str] = &[
     "drwxr-xr-x root/root ./etc/",
     "drwxr-xr-x root/root ./etc/nimsforest/",
     "-rw-r--r-- root/root ./etc/nimsforest/nats.conf",
-    "drwxr-xr-x root/root ./opt/",
     "drwxr-xr-x root/root ./opt/nimsforest/",
     "drwxr-xr-x root/root ./opt/nimsforest/bin/",
     "-rwxr-xr-x root/root ./opt/nimsforest/bin/nats-server",
