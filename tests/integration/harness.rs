@@ -42,9 +42,23 @@ pub struct MirrorServer {
 
 impl MirrorServer {
     pub fn start(root: &Path) -> Self {
-        let mut child = Command::new("python3")
+        Self::start_in(root, 0, None)
+    }
+
+    /// Serves `root` on 127.0.0.1:`port` (0: any free port) of the network namespace at
+    /// `netns` (a /run/netns path), or of the host.
+    pub fn start_in(root: &Path, port: u16, netns: Option<&str>) -> Self {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net={ns}")).args(["--", "python3"]);
+                cmd
+            }
+            None => Command::new("python3"),
+        };
+        let mut child = cmd
             .arg(repo_root().join("tests/fixture/mirror.py"))
-            .args(["serve", "--port", "0", "--root"])
+            .args(["serve", "--port", &port.to_string(), "--root"])
             .arg(root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -236,4 +250,23 @@ pub fn tool_ok(program: &str, args: &[&str]) -> String {
     let (ok, text) = tool(program, args);
     assert!(ok, "{program} {args:?} failed:\n{text}");
     text
+}
+
+/// Lines in which apt, dpkg, dnf or a package's scripts warn or err (apt 3 may spell
+/// `W:`/`E:` as `Warning:`/`Error:`).
+pub fn warnings(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| {
+            ["W:", "E:", "Warning:", "Error:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+                || l.to_lowercase().contains("warning")
+        })
+        .collect()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
 }

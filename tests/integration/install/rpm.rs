@@ -1,0 +1,192 @@
+//! 10. RPM: no RPM-based distro image is to be had here, so a booted Debian node with
+//!     Debian's rpm and dnf installs the signed RPM from the dnf repository, with gpgcheck
+//!     and repo_gpgcheck on: the scriptlets create the user and directories and start the
+//!     service; an upgrade over a locally edited nats.conf keeps it and writes .rpmnew;
+//!     erase leaves the config as .rpmsave and the data in place.
+//!
+//! What this covers and what only a real RHEL/Fedora covers is in the README.
+
+use std::sync::OnceLock;
+
+use super::*;
+
+const RPM_NODE: RootfsSpec = RootfsSpec {
+    suite: "bookworm",
+    arch: "amd64",
+    include: &["ca-certificates", "rpm", "dnf"],
+    files: &[
+        // Debian's rpm keeps a database per user (~/.rpmdb) unless told otherwise; a
+        // system has one, where RPM distros keep it.
+        ("/etc/rpm/macros.dbpath", "%_dbpath /var/lib/rpm\n"),
+        // On an RPM distro the system-release package says which release this is.
+        ("/etc/dnf/vars/releasever", "12\n"),
+    ],
+};
+
+/// The base system's capabilities that nimsforest-nats requires, which dpkg installed and
+/// the (separate) rpm database therefore does not know: what an RPM distro's base
+/// packages provide.
+const BASE_PROVIDES_SPEC: &str = "\
+Name:      debian-base-provides
+Version:   12
+Release:   1
+Summary:   RPM capabilities of the Debian base system installed by dpkg
+License:   MIT
+BuildArch: noarch
+Provides:  /bin/sh
+Provides:  coreutils
+Provides:  grep
+Provides:  sed
+Provides:  /usr/bin/getent
+Provides:  shadow-utils
+
+%description
+Provides-only: dpkg installed these capabilities; rpm does not read its database.
+
+%files
+";
+
+fn base_provides_rpm() -> &'static [u8] {
+    static RPM: OnceLock<Vec<u8>> = OnceLock::new();
+    RPM.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = dir.path().join("debian-base-provides.spec");
+        std::fs::write(&spec, BASE_PROVIDES_SPEC).expect("spec");
+        let top = format!("_topdir {}", dir.path().display());
+        tool_ok(
+            "rpmbuild",
+            &[
+                "-bb",
+                "--quiet",
+                "--define",
+                &top,
+                spec.to_str().expect("utf-8"),
+            ],
+        );
+        std::fs::read(
+            dir.path()
+                .join("RPMS/noarch/debian-base-provides-12-1.noarch.rpm"),
+        )
+        .expect("built provides package")
+    })
+}
+
+/// `dnf -y ARGS` with a failing repository an error (Debian's dnf.conf skips it); every
+/// warning must be one of `expected`, and each of those must appear.
+fn dnf(node: &Node, args: &[&str], expected: &[&str]) -> String {
+    let mut all = vec!["dnf", "-y", "--setopt=skip_if_unavailable=False"];
+    all.extend_from_slice(args);
+    let out = node.ok(&all);
+    for line in warnings(&out) {
+        assert!(
+            expected.iter().any(|e| line.contains(e)),
+            "[{}] dnf {args:?}: unexpected warning {line:?}:\n{out}",
+            node.name
+        );
+    }
+    for e in expected {
+        assert!(
+            out.contains(e),
+            "[{}] dnf {args:?}: no {e:?}:\n{out}",
+            node.name
+        );
+    }
+    out
+}
+
+#[test]
+fn rpm_install_upgrade_and_erase_with_debian_rpm_and_dnf() {
+    let repo = repository();
+    let mut network = Network::new();
+    let mut node = Node::boot(&RPM_NODE.cached(), &mut network, "rpm1");
+    node.serve(&repo.public, REPO_PORT);
+    node.write(
+        "/etc/yum.repos.d/nimsforest.repo",
+        &std::fs::read(repo.public.join("nimsforest.repo")).expect("nimsforest.repo"),
+    );
+    let repo_file = node.read("/etc/yum.repos.d/nimsforest.repo");
+    for setting in ["gpgcheck=1", "repo_gpgcheck=1", "gpgkey="] {
+        assert!(
+            repo_file.contains(setting),
+            "{setting} missing:\n{repo_file}"
+        );
+    }
+    node.write("/root/debian-base-provides.rpm", base_provides_rpm());
+    node.ok(&["rpm", "--initdb"]);
+    node.ok(&[
+        "rpm",
+        "-i",
+        "--force-debian",
+        "/root/debian-base-provides.rpm",
+    ]);
+
+    // Install the older version; dnf fetches and imports the key itself (the repository
+    // metadata signature, then the package signature).
+    let out = dnf(&node, &["install", &format!("nimsforest-nats-{OLD}")], &[]);
+    eprintln!("dnf install:\n{out}");
+    assert!(out.contains("Importing GPG key"), "{out}");
+    assert!(out.contains("Key imported successfully"), "{out}");
+    node.ok(&["rpm", "-q", "gpg-pubkey"]);
+    let verify = node.ok(&["rpm", "-V", "nimsforest-nats"]);
+    assert_eq!(verify.trim(), "", "rpm -V after install");
+
+    let passwd = node.ok(&["getent", "passwd", "nimsforest"]);
+    assert!(
+        passwd.contains(":/var/lib/nimsforest:/usr/sbin/nologin"),
+        "{passwd}"
+    );
+    for (path, expected) in [
+        (
+            "/etc/nimsforest/nats.conf",
+            "root:nimsforest 640 regular file",
+        ),
+        (
+            "/etc/nimsforest/cluster.conf",
+            "root:nimsforest 640 regular file",
+        ),
+        ("/var/lib/nimsforest", "nimsforest:nimsforest 750 directory"),
+        (
+            "/var/lib/nimsforest/jetstream",
+            "nimsforest:nimsforest 750 directory",
+        ),
+        ("/var/log/nimsforest", "nimsforest:nimsforest 750 directory"),
+    ] {
+        assert_eq!(stat(&node, path), expected, "{path}");
+    }
+    assert_running(&node);
+    // Upgrade over a local edit: kept, the new default beside it as .rpmnew.
+    let before = prepare_upgrade(&node, 20);
+    dnf(
+        &node,
+        &["upgrade", "nimsforest-nats"],
+        &["/etc/nimsforest/nats.conf created as /etc/nimsforest/nats.conf.rpmnew"],
+    );
+
+    assert!(
+        node.read("/etc/nimsforest/nats.conf.rpmnew")
+            .contains("(A later package revision changed this file.)"),
+        "nats.conf.rpmnew is not the new default"
+    );
+    assert_upgraded(&node, &before);
+
+    // Erase: config saved as .rpmsave, data and account kept, nothing running.
+    let data = snapshot(&node.host_path("/var/lib/nimsforest/jetstream"));
+    dnf(
+        &node,
+        &["remove", "nimsforest-nats"],
+        &["/etc/nimsforest/nats.conf saved as /etc/nimsforest/nats.conf.rpmsave"],
+    );
+    assert_eq!(
+        node.systemctl_state("is-active", "nimsforest-nats.service"),
+        "inactive"
+    );
+    assert_eq!(node.read("/etc/nimsforest/nats.conf.rpmsave"), before.conf);
+    assert!(!node.host_path("/etc/nimsforest/nats.conf").exists());
+    assert!(
+        !node.host_path("/opt/nimsforest/bin/nats-server").exists(),
+        "binary left"
+    );
+    assert_stream_files_kept(&node, &data);
+    node.ok(&["getent", "passwd", "nimsforest"]);
+    assert_no_server_process(&node, "erase");
+}

@@ -1,0 +1,188 @@
+//! A real NATS client (async-nats) behind a small blocking API, for talking to the servers
+//! the packages install.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt;
+use tokio::runtime::Runtime;
+
+pub struct Nats {
+    runtime: Runtime,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+}
+
+impl Nats {
+    /// Connects to `url` (e.g. nats://10.20.1.2:4222), or says why it could not.
+    pub fn connect(url: &str) -> Result<Self, String> {
+        Self::connect_any(&[url.to_string()])
+    }
+
+    /// Connects to one of `urls`, and reconnects to another when that server goes away.
+    pub fn connect_any(urls: &[String]) -> Result<Self, String> {
+        // One worker keeps the connection alive (pings, acks) between calls.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let client = runtime
+            .block_on(
+                async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(5))
+                    .connect(urls.to_vec()),
+            )
+            .map_err(|e| format!("connect {urls:?}: {e}"))?;
+        let jetstream = {
+            let _context = runtime.enter();
+            jetstream::new(client.clone())
+        };
+        Ok(Self {
+            runtime,
+            client,
+            jetstream,
+        })
+    }
+
+    /// The version the server announced when the client connected.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
+    /// The server's name (its `server_name`).
+    pub fn server_name(&self) -> String {
+        self.client.server_info().server_name
+    }
+
+    /// Subscribes, publishes and receives one message: core NATS works end to end.
+    pub fn round_trip(&self, subject: &str) -> Result<(), String> {
+        self.runtime.block_on(async {
+            let mut subscriber = self
+                .client
+                .subscribe(subject.to_string())
+                .await
+                .map_err(|e| format!("subscribe {subject}: {e}"))?;
+            self.client
+                .flush()
+                .await
+                .map_err(|e| format!("flush: {e}"))?;
+            self.client
+                .publish(subject.to_string(), "ping".into())
+                .await
+                .map_err(|e| format!("publish {subject}: {e}"))?;
+            let message = tokio::time::timeout(Duration::from_secs(10), subscriber.next())
+                .await
+                .map_err(|_| format!("no message on {subject} within 10 s"))?
+                .ok_or("subscription closed")?;
+            if message.payload.as_ref() != b"ping" {
+                return Err(format!("wrong payload: {:?}", message.payload));
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates a file-backed stream over `subjects` with `replicas` copies.
+    pub fn create_stream(
+        &self,
+        name: &str,
+        subjects: &[&str],
+        replicas: usize,
+    ) -> Result<(), String> {
+        self.runtime.block_on(async {
+            self.jetstream
+                .create_stream(stream::Config {
+                    name: name.to_string(),
+                    subjects: subjects.iter().map(|s| s.to_string()).collect(),
+                    num_replicas: replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("create stream {name}: {e}"))
+        })
+    }
+
+    /// Publishes to JetStream and waits for the acknowledgement: the stream sequence.
+    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<u64, String> {
+        self.runtime.block_on(async {
+            let ack = self
+                .jetstream
+                .publish(subject.to_string(), payload.to_vec().into())
+                .await
+                .map_err(|e| format!("publish {subject}: {e}"))?;
+            tokio::time::timeout(Duration::from_secs(10), ack)
+                .await
+                .map_err(|_| format!("no acknowledgement for {subject} within 10 s"))?
+                .map(|ack| ack.sequence)
+                .map_err(|e| format!("acknowledgement for {subject}: {e}"))
+        })
+    }
+
+    /// Publishes with a message id (JetStream drops a duplicate of an id it stored, so a
+    /// retry after a lost acknowledgement stores nothing twice), waiting at most `wait`
+    /// for the acknowledgement: (sequence, whether it was a duplicate).
+    pub fn publish_with_id(
+        &self,
+        subject: &str,
+        id: &str,
+        payload: &[u8],
+        wait: Duration,
+    ) -> Result<(u64, bool), String> {
+        self.runtime.block_on(async {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload.to_vec().into())
+                .message_id(id);
+            let ack = tokio::time::timeout(
+                wait,
+                self.jetstream.send_publish(subject.to_string(), message),
+            )
+            .await
+            .map_err(|_| format!("publish {id}: not sent within {wait:?}"))?
+            .map_err(|e| format!("publish {id}: {e}"))?;
+            tokio::time::timeout(wait, ack)
+                .await
+                .map_err(|_| format!("publish {id}: no acknowledgement within {wait:?}"))?
+                .map(|ack| (ack.sequence, ack.duplicate))
+                .map_err(|e| format!("publish {id}: {e}"))
+        })
+    }
+
+    /// (messages, last sequence) of a stream.
+    pub fn stream_state(&self, name: &str) -> Result<(u64, u64), String> {
+        self.runtime.block_on(async {
+            let mut stream = self
+                .jetstream
+                .get_stream(name)
+                .await
+                .map_err(|e| format!("stream {name}: {e}"))?;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| format!("stream {name} info: {e}"))?;
+            Ok((info.state.messages, info.state.last_sequence))
+        })
+    }
+
+    /// Every message of a stream, in sequence order, read one by one from the server.
+    pub fn read_stream(&self, name: &str) -> Result<Vec<Vec<u8>>, String> {
+        let (_, last) = self.stream_state(name)?;
+        self.runtime.block_on(async {
+            let stream = self
+                .jetstream
+                .get_stream(name)
+                .await
+                .map_err(|e| format!("stream {name}: {e}"))?;
+            let mut messages = Vec::new();
+            for sequence in 1..=last {
+                let message = stream
+                    .get_raw_message(sequence)
+                    .await
+                    .map_err(|e| format!("stream {name} message {sequence}: {e}"))?;
+                messages.push(message.payload.to_vec());
+            }
+            Ok(messages)
+        })
+    }
+}

@@ -1,0 +1,627 @@
+//! Test nodes: Debian root filesystems built with mmdebstrap (cached under target/rootfs),
+//! copied per test and booted with `systemd-nspawn --boot`, so that systemd is PID 1, or
+//! entered as a plain chroot. Every node has a network namespace of its own with an address
+//! on a bridge the test creates, as a VM has on its private network; the test process
+//! reaches the nodes' client ports there. Everything is torn down on drop, also when the
+//! test fails.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// What a node's root filesystem is made of.
+pub struct RootfsSpec {
+    /// Debian suite: bookworm (12) or trixie (13).
+    pub suite: &'static str,
+    /// Debian architecture (amd64, arm64).
+    pub arch: &'static str,
+    /// Packages on top of `--variant=minbase` and `BOOTABLE`.
+    pub include: &'static [&'static str],
+    /// Files written into the tree after mmdebstrap: (path, content).
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+/// systemd as PID 1, in every node.
+pub const BOOTABLE: &[&str] = &["systemd", "systemd-sysv", "dbus"];
+
+impl RootfsSpec {
+    pub const fn debian(suite: &'static str) -> Self {
+        Self {
+            suite,
+            arch: "amd64",
+            include: &["ca-certificates"],
+            files: &[],
+        }
+    }
+
+    fn mmdebstrap_args(&self) -> Vec<String> {
+        vec![
+            "--variant=minbase".to_string(),
+            format!("--arch={}", self.arch),
+            format!("--include={}", [BOOTABLE, self.include].concat().join(",")),
+            self.suite.to_string(),
+        ]
+    }
+
+    /// The cached tree, built when missing or made from another package list. Its Debian
+    /// sources are removed: the only repository a node sees is ours.
+    pub fn cached(&self) -> PathBuf {
+        // One lock per tree, so that parallel tests wait for one build instead of racing.
+        static LOCKS: Mutex<Option<HashMap<String, Arc<Mutex<()>>>>> = Mutex::new(None);
+        let mut key = format!("mmdebstrap {}\n", self.mmdebstrap_args().join(" "));
+        for (path, content) in self.files {
+            key.push_str(&format!("{path}:\n{content}"));
+        }
+        let name = format!(
+            "node-{}-{}-{}",
+            self.suite,
+            self.arch,
+            &sha256_hex(key.as_bytes())[..8]
+        );
+        let lock = {
+            let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+            locks
+                .get_or_insert_with(HashMap::new)
+                .entry(name.clone())
+                .or_default()
+                .clone()
+        };
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+
+        let base = repo_root().join("target/rootfs");
+        let dir = base.join(&name);
+        let stamp = dir.join(".nimsforest-rootfs");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
+            return dir;
+        }
+        if self.arch != "amd64" {
+            enable_foreign_binaries();
+        }
+        let tmp = base.join(format!(".{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).expect("remove a half-built rootfs");
+        }
+        std::fs::create_dir_all(&base).expect("mkdir target/rootfs");
+        let started = Instant::now();
+        let out = Command::new("mmdebstrap")
+            .args(self.mmdebstrap_args())
+            .arg(&tmp)
+            .stdin(Stdio::null())
+            .output()
+            .expect("mmdebstrap must be installed (scripts/deps.sh)");
+        assert!(
+            out.status.success(),
+            "mmdebstrap {key} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("built rootfs {name} in {:?}", started.elapsed());
+        let _ = std::fs::remove_file(tmp.join("etc/apt/sources.list"));
+        for entry in std::fs::read_dir(tmp.join("etc/apt/sources.list.d")).expect("sources") {
+            std::fs::remove_file(entry.expect("entry").path()).expect("remove a Debian source");
+        }
+        for (path, content) in self.files {
+            let target = tmp.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(target, content).expect("write a rootfs file");
+        }
+        // mmdebstrap copies the build host's name; each node gets its own.
+        let _ = std::fs::remove_file(tmp.join("etc/hostname"));
+        std::fs::write(tmp.join(".nimsforest-rootfs"), &key).expect("stamp");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("remove the outdated rootfs");
+        }
+        std::fs::rename(&tmp, &dir).expect("rename rootfs");
+        dir
+    }
+}
+
+/// Lets the kernel run arm64 binaries through qemu-user-static (binfmt_misc).
+pub fn enable_foreign_binaries() {
+    let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
+    if !binfmt.join("status").exists() {
+        tool_ok(
+            "mount",
+            &[
+                "-t",
+                "binfmt_misc",
+                "binfmt_misc",
+                "/proc/sys/fs/binfmt_misc",
+            ],
+        );
+    }
+    if !binfmt.join("qemu-aarch64").exists() {
+        tool_ok("update-binfmts", &["--enable", "qemu-aarch64"]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Network
+
+/// A bridge on the host (the private network) with one network namespace per node, each
+/// joined to the bridge by a veth pair. Addresses are 10.<a>.<b>.0/24: the host is .1, the
+/// nodes .2 and up.
+pub struct Network {
+    id: String,
+    subnet: String,
+    bridge: String,
+    namespaces: Vec<String>,
+}
+
+impl Network {
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        // Interface names have at most 15 bytes.
+        let id = format!("nf{:05}{n:02}", pid % 100_000);
+        let index = (pid as usize * 37 + n as usize) % (250 * 200);
+        let subnet = format!("10.{}.{}", 20 + index / 250, index % 250 + 1);
+        let bridge = format!("{id}b");
+        let network = Self {
+            id,
+            subnet,
+            bridge,
+            namespaces: Vec::new(),
+        };
+        ip(&["link", "add", &network.bridge, "type", "bridge"]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}.1/24", network.subnet),
+            "dev",
+            &network.bridge,
+        ]);
+        ip(&["link", "set", &network.bridge, "up"]);
+        network
+    }
+
+    /// A new namespace on the bridge: (its name, its address).
+    fn add_namespace(&mut self) -> (String, String) {
+        let i = self.namespaces.len();
+        let name = format!("{}n{i}", self.id);
+        let address = format!("{}.{}", self.subnet, i + 2);
+        ip(&["netns", "add", &name]);
+        self.namespaces.push(name.clone());
+        let veth = format!("{}v{i}", self.id);
+        ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &name,
+        ]);
+        ip(&["link", "set", &veth, "master", &self.bridge, "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &name, "link", "set", "eth0", "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        (name, address)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            let _ = tool("ip", &["link", "del", &format!("{}v{i}", self.id)]);
+            let _ = tool("ip", &["netns", "del", ns]);
+        }
+        let _ = tool("ip", &["link", "del", &self.bridge]);
+    }
+}
+
+fn ip(args: &[&str]) {
+    tool_ok("ip", args);
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes
+
+/// A node: a private copy of a cached rootfs in its own network namespace, either booted
+/// (systemd as PID 1) or entered as a chroot (no init running at all).
+pub struct Node {
+    pub name: String,
+    /// The node's address on the test network.
+    pub address: String,
+    netns: String,
+    /// upper/ and work/ of the overlay, and root/, where it is mounted.
+    layers: tempfile::TempDir,
+    booted: Option<Booted>,
+    /// What `chroot` mounted inside (unmounted before boot and on drop).
+    mounts: Vec<PathBuf>,
+    servers: Vec<MirrorServer>,
+}
+
+struct Booted {
+    nspawn: Child,
+    /// The container's PID 1 (systemd), as the host sees it.
+    init: u32,
+    console: PathBuf,
+    /// The container's own cgroups (see `own_cgroups`), removed when it is gone.
+    cgroups: Vec<PathBuf>,
+}
+
+impl Node {
+    /// A private view of `rootfs` named `name` (also its host name) on `network`, not
+    /// started: an overlay whose upper layer takes every write, so the cached tree stays
+    /// as it is and a node costs no copy.
+    pub fn create(rootfs: &Path, network: &mut Network, name: &str) -> Self {
+        let layers = tempfile::Builder::new()
+            .prefix(&format!(".{name}-"))
+            .tempdir_in(rootfs.parent().expect("target/rootfs"))
+            .expect("tempdir");
+        for dir in ["upper", "work", "root"] {
+            std::fs::create_dir(layers.path().join(dir)).expect("mkdir");
+        }
+        let layer = |dir: &str| layers.path().join(dir).to_str().expect("utf-8").to_string();
+        tool_ok(
+            "mount",
+            &[
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    rootfs.display(),
+                    layer("upper"),
+                    layer("work")
+                ),
+                &layer("root"),
+            ],
+        );
+        let (netns, address) = network.add_namespace();
+        let node = Self {
+            name: name.to_string(),
+            address,
+            netns,
+            layers,
+            booted: None,
+            mounts: Vec::new(),
+            servers: Vec::new(),
+        };
+        node.write("/etc/hostname", format!("{name}\n").as_bytes());
+        node
+    }
+
+    /// Boots a copy of `rootfs`, waiting until systemd has finished starting up.
+    pub fn boot(rootfs: &Path, network: &mut Network, name: &str) -> Self {
+        let mut node = Self::create(rootfs, network, name);
+        node.start();
+        node
+    }
+
+    /// A copy of `rootfs` used as a chroot: nothing runs in it but the commands given.
+    pub fn chroot(rootfs: &Path, network: &mut Network, name: &str) -> Self {
+        let mut node = Self::create(rootfs, network, name);
+        // apt and dpkg need /proc, and a pseudo-terminal for dpkg's log.
+        for (inside, args) in [
+            ("/proc", &["-t", "proc", "proc"][..]),
+            ("/dev/pts", &["--bind", "/dev/pts"][..]),
+        ] {
+            let target = node.host_path(inside);
+            let mut all = args.to_vec();
+            all.push(target.to_str().expect("utf-8"));
+            tool_ok("mount", &all);
+            node.mounts.push(target);
+        }
+        node
+    }
+
+    /// Boots this node's tree (after `chroot`): what a VM built from an image does.
+    pub fn start(&mut self) {
+        assert!(self.booted.is_none(), "{} is already booted", self.name);
+        self.unmount_chroot_mounts();
+        let console = self.layers.path().join("console.log");
+        let log = std::fs::File::create(&console).expect("console log");
+        let cgroups = own_cgroups(&self.netns);
+        let paths: Vec<&str> = cgroups.iter().map(|d| d.to_str().expect("utf-8")).collect();
+        let nspawn = Command::new("sh")
+            .args([
+                "-c",
+                r#"for d in $NIMSFOREST_CGROUPS; do echo $$ > "$d/cgroup.procs"; done; exec "$@""#,
+                "sh",
+                "systemd-nspawn",
+            ])
+            .env("NIMSFOREST_CGROUPS", paths.join(" "))
+            .arg("-D")
+            .arg(self.root())
+            .args([
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--console=pipe",
+                &format!("--machine={}", self.name),
+                &format!("--network-namespace-path=/run/netns/{}", self.netns),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("systemd-nspawn must be installed (scripts/deps.sh)");
+        let nspawn_pid = nspawn.id();
+        self.booted = Some(Booted {
+            nspawn,
+            init: 0,
+            console,
+            cgroups,
+        });
+        // PID 1 of the container is nspawn's child.
+        let init = wait_for(Duration::from_secs(60), || {
+            let children =
+                std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
+                    .ok()?;
+            let pid: u32 = children.split_whitespace().next()?.parse().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (comm.trim() == "systemd").then_some(pid)
+        })
+        .unwrap_or_else(|| panic!("{}: systemd did not start:\n{}", self.name, self.console()));
+        self.booted.as_mut().expect("booted").init = init;
+        // `--wait` blocks until start-up is over; before systemd listens it fails at once.
+        let state = wait_for(Duration::from_secs(300), || {
+            // Bounded: `--wait` never returns while a start-up job hangs.
+            let (_, out) = self.run(&["timeout", "20", "systemctl", "is-system-running", "--wait"]);
+            let state = out.trim().to_string();
+            ["running", "degraded"]
+                .contains(&state.as_str())
+                .then_some(state)
+        })
+        .unwrap_or_else(|| panic!("{}: boot did not finish:\n{}", self.name, self.console()));
+        if state != "running" {
+            let failed = self.run(&["systemctl", "--failed", "--no-pager"]).1;
+            let journal = self
+                .run(&["journalctl", "-b", "-p", "warning", "--no-pager"])
+                .1;
+            panic!(
+                "{}: the system booted {state}:\n{failed}\n{journal}",
+                self.name
+            );
+        }
+    }
+
+    /// The container's console output so far (for failure messages).
+    pub fn console(&self) -> String {
+        self.booted
+            .as_ref()
+            .and_then(|b| std::fs::read_to_string(&b.console).ok())
+            .unwrap_or_default()
+    }
+
+    /// Where a path inside the node is on the host.
+    pub fn host_path(&self, inside: &str) -> PathBuf {
+        self.root().join(inside.trim_start_matches('/'))
+    }
+
+    /// The node's root directory on the host.
+    pub fn root(&self) -> PathBuf {
+        self.layers.path().join("root")
+    }
+
+    /// Runs a command inside (all of the container's namespaces, or the chroot in the
+    /// node's network namespace), with a clean environment; returns (success, stdout +
+    /// stderr).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new("nsenter");
+        match &self.booted {
+            Some(b) if b.init != 0 => {
+                cmd.args(["-t", &b.init.to_string(), "-a", "--"]);
+            }
+            _ => {
+                cmd.arg(format!("--net=/run/netns/{}", self.netns))
+                    .arg("--")
+                    .arg("chroot")
+                    .arg(self.root());
+            }
+        }
+        let out = cmd
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("HOME", "/root")
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter runs");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// Runs and requires success; returns the output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (ok, out) = self.run(args);
+        assert!(ok, "[{}] {args:?} failed:\n{out}", self.name);
+        out
+    }
+
+    /// Writes a file inside (as root), creating its directory.
+    pub fn write(&self, inside: &str, content: &[u8]) {
+        let path = self.host_path(inside);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, content).expect("write into the node");
+    }
+
+    pub fn read(&self, inside: &str) -> String {
+        std::fs::read_to_string(self.host_path(inside))
+            .unwrap_or_else(|e| panic!("[{}] read {inside}: {e}", self.name))
+    }
+
+    /// `systemctl is-active` / `is-enabled` and the like: the one-word answer.
+    pub fn systemctl_state(&self, query: &str, unit: &str) -> String {
+        self.run(&["systemctl", query, unit]).1.trim().to_string()
+    }
+
+    /// An HTTP GET from inside the node's network namespace (the monitoring port listens
+    /// on the node's loopback only): (status, body); status 0 when nothing answers.
+    pub fn http_get(&self, url: &str) -> (u16, String) {
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args([
+                "--",
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                "-w",
+                "\n%{http_code}",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl must be installed (scripts/deps.sh)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// Serves `dir` over http on the node's own 127.0.0.1:`port` (the server runs on the
+    /// host, in the node's network namespace), until the node is dropped.
+    pub fn serve(&mut self, dir: &Path, port: u16) -> String {
+        let server = MirrorServer::start_in(dir, port, Some(&format!("/run/netns/{}", self.netns)));
+        let url = server.url.clone();
+        self.servers.push(server);
+        url
+    }
+
+    /// Processes running inside the node (pid, uid, command), read from its own /proc.
+    pub fn processes(&self) -> Vec<(u32, u32, String)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc") {
+            let Ok(pid) = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .parse::<u32>()
+            else {
+                continue;
+            };
+            // A process belongs to the node when its root is the node's tree.
+            let Ok(root) = std::fs::read_link(format!("/proc/{pid}/root")) else {
+                continue;
+            };
+            if root != self.root() {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(format!("/proc/{pid}")) else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, meta.uid(), cmd.trim().to_string()));
+        }
+        found
+    }
+
+    fn unmount_chroot_mounts(&mut self) {
+        while let Some(target) = self.mounts.pop() {
+            let target = target.to_str().expect("utf-8").to_string();
+            if !tool("umount", &[&target]).0 {
+                // Never let the tree's removal descend into a mounted /proc.
+                let _ = tool("umount", &["-l", &target]);
+            }
+        }
+    }
+
+    /// Stops the container at once (the test is over; nothing in it needs a clean stop).
+    fn kill(&mut self) {
+        if let Some(mut booted) = self.booted.take() {
+            if booted.init != 0 {
+                // SIGKILL to PID 1 of a PID namespace ends every process in it.
+                let _ = tool("kill", &["-KILL", &booted.init.to_string()]);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while booted.nspawn.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = booted.nspawn.kill();
+            let _ = booted.nspawn.wait();
+            for dir in &booted.cgroups {
+                remove_cgroup(dir);
+                remove_cgroup_parent(dir);
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.booted.is_some() {
+            let mut stderr = std::io::stderr();
+            let _ = writeln!(stderr, "[{}] console:\n{}", self.name, self.console());
+        }
+        self.servers.clear();
+        self.kill();
+        self.unmount_chroot_mounts();
+        let root = self.root();
+        if !tool("umount", &[root.to_str().expect("utf-8")]).0 {
+            let _ = tool("umount", &["-l", root.to_str().expect("utf-8")]);
+        }
+    }
+}
+
+/// Cgroups of its own for a container, one per hierarchy systemd uses (cgroup v2, and
+/// on a hybrid host also v1's name=systemd). With --keep-unit nspawn puts the container
+/// in the cgroup it runs in, so containers started from one process would share one
+/// cgroup tree and their systemds would trample each other's units.
+fn own_cgroups(id: &str) -> Vec<PathBuf> {
+    [
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/systemd",
+    ]
+    .iter()
+    .map(Path::new)
+    .filter(|hierarchy| hierarchy.join("cgroup.procs").exists())
+    .map(|hierarchy| {
+        let dir = hierarchy.join("nimsforest-test").join(id);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("creating the cgroup {}: {e}", dir.display()));
+        dir
+    })
+    .collect()
+}
+
+/// Removes a cgroup and what the container's systemd made below it (bottom up: a cgroup
+/// goes with rmdir once it has no children and no processes).
+fn remove_cgroup(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Removes the cgroups of every container once the last one is gone.
+fn remove_cgroup_parent(dir: &Path) {
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+/// Polls `check` until it returns a value or `limit` passes. A limit on waiting for a
+/// service to come up, not a performance assertion.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
