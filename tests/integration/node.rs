@@ -182,6 +182,11 @@ impl Network {
         network
     }
 
+    /// An address on this network that no node has: a peer that is down.
+    pub fn unused_address(&self) -> String {
+        format!("{}.250", self.subnet)
+    }
+
     /// A new namespace on the bridge: (its name, its address).
     fn add_namespace(&mut self) -> (String, String) {
         let i = self.namespaces.len();

@@ -1,9 +1,9 @@
 //! The apt repository writer against the reference tools: `apt-ftparchive packages` on the
-//! same .debs, and real apt on Debian 12 (gpgv) and Debian 13 (sqv) in mmdebstrap rootfs
-//! trees, with the repository served over http on 127.0.0.1.
+//! same .debs, and real apt on Debian 12 (gpgv) and Debian 13 (sqv) in chroots of the
+//! node images, with the repository served over http on the chroot's 127.0.0.1.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,6 +11,7 @@ use nimsforest_pkg::repo::apt::{self, AptOptions};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
 
 use crate::harness::*;
+use crate::node::{Network, Node, RootfsSpec};
 
 /// The .debs of both fixture versions for amd64 and arm64, built once by the real tool.
 fn debs() -> &'static [PathBuf] {
@@ -170,134 +171,53 @@ fn packages_stanzas_match_apt_ftparchive() {
 // ---------------------------------------------------------------------------------------
 // Real apt in a chroot.
 
-/// Packages the client rootfs holds besides apt: the package's dependencies, so that apt
-/// resolves it from our repository alone (the rootfs has no other source).
-const ROOTFS_INCLUDE: &str = "passwd,init-system-helpers";
-
-/// A Debian rootfs with apt (`mmdebstrap --variant=apt`), built when missing and kept
-/// under target/rootfs/<suite>-apt, keyed by suite and package list. Its Debian sources
-/// are removed: the only repository apt sees in the tests is ours.
-fn cached_rootfs(suite: &str) -> PathBuf {
-    let base = repo_root().join("target/rootfs");
-    let dir = base.join(format!("{suite}-apt"));
-    let stamp = dir.join(".nimsforest-rootfs");
-    let key = format!("mmdebstrap --variant=apt --include={ROOTFS_INCLUDE} {suite}\n");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
-        return dir;
-    }
-    let tmp = base.join(format!(".{suite}-apt.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).expect("remove a half-built rootfs");
-    }
-    std::fs::create_dir_all(&base).expect("mkdir target/rootfs");
-    let out = Command::new("mmdebstrap")
-        .args([
-            "--variant=apt",
-            &format!("--include={ROOTFS_INCLUDE}"),
-            suite,
-        ])
-        .arg(&tmp)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mmdebstrap must be installed");
-    assert!(
-        out.status.success(),
-        "mmdebstrap {suite} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _ = std::fs::remove_file(tmp.join("etc/apt/sources.list"));
-    for entry in std::fs::read_dir(tmp.join("etc/apt/sources.list.d")).expect("sources.list.d") {
-        std::fs::remove_file(entry.expect("entry").path()).expect("remove a Debian source");
-    }
-    std::fs::write(tmp.join(".nimsforest-rootfs"), &key).expect("stamp");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove the outdated rootfs");
-    }
-    std::fs::rename(&tmp, &dir).expect("rename rootfs");
-    dir
+/// apt in a chroot of the node image (the install tests' Debian rootfs, whose only
+/// source is ours) in a network namespace of its own; the repositories are served on its
+/// loopback.
+struct AptClient {
+    node: Node,
+    _network: Network,
 }
 
-/// A private copy of a cached rootfs with /proc mounted; unmounted (and removed) on drop,
-/// also when the test fails.
-struct Chroot {
-    suite: String,
-    dir: tempfile::TempDir,
-    proc_mounted: bool,
-}
-
-impl Chroot {
-    fn new(suite: &str) -> Self {
-        let cached = cached_rootfs(suite);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{suite}-scratch-"))
-            .tempdir_in(cached.parent().expect("target/rootfs"))
-            .expect("tempdir");
-        let copy = Command::new("cp")
-            .args(["-a", "--reflink=auto"])
-            .arg(format!("{}/.", cached.display()))
-            .arg(dir.path())
-            .status()
-            .expect("cp");
-        assert!(copy.success(), "copying the rootfs failed");
-        let mut chroot = Self {
-            suite: suite.to_string(),
-            dir,
-            proc_mounted: false,
-        };
-        let mount = Command::new("mount")
-            .args(["-t", "proc", "proc"])
-            .arg(chroot.dir.path().join("proc"))
-            .status()
-            .expect("mount");
-        assert!(mount.success(), "mounting /proc in the rootfs failed");
-        chroot.proc_mounted = true;
-        chroot
+impl AptClient {
+    fn new(suite: &'static str) -> Self {
+        let mut network = Network::new();
+        let node = Node::chroot(&RootfsSpec::debian(suite).cached(), &mut network, suite);
+        Self {
+            node,
+            _network: network,
+        }
     }
 
-    fn path(&self, inside: &str) -> PathBuf {
-        self.dir.path().join(inside.trim_start_matches('/'))
-    }
-
-    /// Runs a command inside; returns (success, stdout + stderr).
     fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("chroot")
-            .arg(self.dir.path())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("LC_ALL", "C")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .expect("chroot runs");
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        self.node.run(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let (ok, text) = self.run(args);
-        assert!(ok, "[{}] {args:?} failed:\n{text}", self.suite);
-        text
+        self.node.ok(args)
+    }
+
+    /// Serves `dir` on the client's 127.0.0.1:`port`; returns its URL.
+    fn serve(&mut self, dir: &Path, port: u16) -> String {
+        self.node.serve(dir, port)
     }
 
     /// Trusts `key` (binary OpenPGP) for our source at `url` only (`Signed-By:`).
     fn use_repository(&self, url: &str, key: &[u8]) {
-        std::fs::create_dir_all(self.path("/etc/apt/keyrings")).expect("keyrings dir");
-        std::fs::write(self.path("/etc/apt/keyrings/nimsforest.gpg"), key).expect("keyring");
-        std::fs::write(
-            self.path("/etc/apt/sources.list.d/nimsforest.sources"),
+        self.node.write("/etc/apt/keyrings/nimsforest.gpg", key);
+        self.node.write(
+            "/etc/apt/sources.list.d/nimsforest.sources",
             format!(
                 "Types: deb\nURIs: {url}\nSuites: stable\nComponents: main\n\
                  Signed-By: /etc/apt/keyrings/nimsforest.gpg\n"
-            ),
-        )
-        .expect("sources");
+            )
+            .as_bytes(),
+        );
     }
 
     /// `apt-get update` from scratch (no lists left from an earlier run).
     fn update(&self) -> (bool, String) {
-        let lists = self.path("/var/lib/apt/lists");
+        let lists = self.node.host_path("/var/lib/apt/lists");
         for entry in std::fs::read_dir(&lists).expect("lists") {
             let path = entry.expect("entry").path();
             if path.is_file() && path.file_name().is_some_and(|n| n != "lock") {
@@ -309,29 +229,14 @@ impl Chroot {
 
     /// The .deb files in apt's download cache.
     fn downloaded(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.path("/var/cache/apt/archives"))
-            .expect("archives")
-            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-            .filter(|n| n.ends_with(".deb"))
-            .collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(self.node.host_path("/var/cache/apt/archives"))
+                .expect("archives")
+                .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+                .filter(|n| n.ends_with(".deb"))
+                .collect();
         names.sort();
         names
-    }
-}
-
-impl Drop for Chroot {
-    fn drop(&mut self) {
-        if self.proc_mounted {
-            let proc = self.dir.path().join("proc");
-            let ok = Command::new("umount")
-                .arg(&proc)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                // Never let the temp dir removal descend into a mounted /proc.
-                let _ = Command::new("umount").arg("-l").arg(&proc).status();
-            }
-        }
     }
 }
 
@@ -402,11 +307,11 @@ fn tamper_packages(repo: &Path) {
 }
 
 /// Everything the issue asks of real apt, on one Debian release.
-fn apt_client(suite: &str) {
+fn apt_client(suite: &'static str) {
     let (repo, _) = repository(signer());
-    let server = MirrorServer::start(repo.path());
-    let root = Chroot::new(suite);
-    root.use_repository(&server.url, &signer().public_key_binary());
+    let mut root = AptClient::new(suite);
+    let url = root.serve(repo.path(), 8080);
+    root.use_repository(&url, &signer().public_key_binary());
 
     let (ok, out) = root.update();
     eprintln!("[{suite}] apt-get update:\n{out}");
@@ -478,8 +383,8 @@ fn apt_client(suite: &str) {
     let tampered = scratch("nimsforest-apt-tampered-");
     copy_dir(repo.path(), tampered.path());
     tamper_packages(tampered.path());
-    let tampered_server = MirrorServer::start(tampered.path());
-    root.use_repository(&tampered_server.url, &signer().public_key_binary());
+    let tampered_url = root.serve(tampered.path(), 8081);
+    root.use_repository(&tampered_url, &signer().public_key_binary());
     let (ok, out) = root.update();
     eprintln!("[{suite}] apt-get update, tampered Packages:\n{out}");
     assert!(!ok, "[{suite}] a tampered Packages was accepted:\n{out}");
@@ -492,8 +397,8 @@ fn apt_client(suite: &str) {
 
     // A repository signed by a key the client does not trust.
     let (foreign, _) = repository(&new_signer());
-    let foreign_server = MirrorServer::start(foreign.path());
-    root.use_repository(&foreign_server.url, &signer().public_key_binary());
+    let foreign_url = root.serve(foreign.path(), 8082);
+    root.use_repository(&foreign_url, &signer().public_key_binary());
     let (ok, out) = root.update();
     eprintln!("[{suite}] apt-get update, signed by another key:\n{out}");
     assert!(
@@ -510,8 +415,8 @@ fn apt_client(suite: &str) {
     for name in ["InRelease", "Release.gpg"] {
         std::fs::remove_file(unsigned.path().join("dists/stable").join(name)).unwrap();
     }
-    let unsigned_server = MirrorServer::start(unsigned.path());
-    root.use_repository(&unsigned_server.url, &signer().public_key_binary());
+    let unsigned_url = root.serve(unsigned.path(), 8083);
+    root.use_repository(&unsigned_url, &signer().public_key_binary());
     let (ok, out) = root.update();
     eprintln!("[{suite}] apt-get update, unsigned Release:\n{out}");
     assert!(!ok, "[{suite}] an unsigned repository was accepted:\n{out}");

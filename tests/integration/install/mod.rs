@@ -673,8 +673,9 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
     // node-info.json before install: cluster.conf names the cluster after the forest.
     // The routes list every node of the forest, this one included (the others are down).
     let own = format!("nats-route://{}:6222", node.address);
+    let down = format!("nats-route://{}:6222", network.unused_address());
     let node_info = format!(
-        "{{\n  \"forest_id\": \"forest-7\",\n  \"node_id\": \"n-1\",\n  \"routes\": [\"{own}\", \"nats-route://192.0.2.10:6222\"]\n}}\n"
+        "{{\n  \"forest_id\": \"forest-7\",\n  \"node_id\": \"n-1\",\n  \"routes\": [\"{own}\", \"{down}\"]\n}}\n"
     );
     node.write("/etc/morpheus/node-info.json", node_info.as_bytes());
     apt(&node, &["install", "nimsforest-nats"]);
