@@ -30,8 +30,8 @@ MANIFEST=
 INSTALL=1
 KEEP=0
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -50,43 +50,14 @@ done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $COLD_RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs and --cold-runs take a positive number"
 
 # Paths given as arguments are relative to the current directory; everything else is absolute.
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MIRROR_PY=$ROOT/tests/fixture/mirror.py
 
 for tool in python3 dpkg-deb rpmbuild rpm rpm2cpio cpio; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 
-if [ -z "$BIN" ]; then
-  BIN=$ROOT/target/release/nimsforest-pkg
-  if [ ! -x "$BIN" ]; then
-    note "building the release binary"
-    (cd "$ROOT" && cargo build --release --locked) >&2
-  fi
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-if ! command -v hyperfine >/dev/null && [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  note "installing hyperfine"
-  apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } ||
-    note "could not install hyperfine; timing with bash time"
-fi
-HAVE_HYPERFINE=0
-command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/nimsforest-bench.XXXXXX")
-MIRROR_PID=
-cleanup() {
-  if [ -n "$MIRROR_PID" ]; then
-    kill "$MIRROR_PID" 2>/dev/null || true
-    wait "$MIRROR_PID" 2>/dev/null || true
-  fi
-  if [ "$KEEP" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+release_binary
+use_hyperfine
+make_work nimsforest-bench
 
 # --- 1. the fixture mirror ---------------------------------------------------------------
 note "building the fixture mirror for $VERSION"
@@ -94,11 +65,7 @@ mirror_args=(build --out "$WORK/mirror" --versions "$VERSION")
 [ -n "$WHEEL_CACHE" ] && mirror_args+=(--wheel-cache "$WHEEL_CACHE")
 python3 "$MIRROR_PY" "${mirror_args[@]}" >&2
 
-# The server reads its stdin (a pipe from this shell): if this script dies, it exits too.
-coproc MIRROR { exec python3 "$MIRROR_PY" serve --root "$WORK/mirror" --max-seconds 7200; }
-read -r -t 30 URL <&"${MIRROR[0]}" || die "the fixture mirror did not start"
-[[ $URL == http://127.0.0.1:* ]] || die "unexpected mirror address: $URL"
-note "mirror at $URL"
+start_mirror "$WORK/mirror"
 
 # --- the package definition: the committed one if its pins match the mirror ---------------
 MANIFEST=${MANIFEST:-$ROOT/Cargo.toml}
@@ -120,14 +87,7 @@ sys.exit(0 if ok else 1)
 EOF
 then
   note "the committed pins are not the mirror's $VERSION hashes: pinning a copy of the definition"
-  mkdir "$WORK/definition"
-  # Everything beside the definition (debian/, rpm/, assets/, LICENSE, ...) but build outputs.
-  shopt -s nullglob dotglob
-  for item in "$DEFINITION_DIR"/*; do
-    case "${item##*/}" in target|dist|.git|.cache) continue ;; esac
-    cp -a "$item" "$WORK/definition/"
-  done
-  shopt -u nullglob dotglob
+  copy_definition "$DEFINITION_DIR" "$WORK/definition"
   cp -a "$MANIFEST" "$WORK/definition/Cargo.toml"
   MANIFEST=$WORK/definition/Cargo.toml
   "$BIN" --manifest-path "$MANIFEST" pin "$VERSION" --mirror "$URL" >&2

@@ -47,8 +47,8 @@ INSTALL=1
 KEEP=0
 SYNTH_VERSION=3.0.0
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,16 +68,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $VERSIONS =~ ^[1-9][0-9]*$ ]] || die "--runs and --versions take a positive number"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MIRROR_PY=$ROOT/tests/fixture/mirror.py
-
 # --- tools ------------------------------------------------------------------------------------
-apt_install() { # apt_install PACKAGE...: quietly, when allowed; never fatal
-  [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
-  note "installing $*"
-  apt-get install -y -qq "$@" >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1; }
-}
 missing=()
 command -v gpg >/dev/null || missing+=(gnupg)
 command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
@@ -91,62 +82,13 @@ done
 if [ "$RPMSIGN" = 1 ] && ! command -v rpmsign >/dev/null; then
   note "no rpmsign: the dnf reference is timed without RPM header signing only"; RPMSIGN=0
 fi
-command -v hyperfine >/dev/null || apt_install hyperfine || note "no hyperfine; timing with bash time"
-HAVE_HYPERFINE=0
-command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
+use_hyperfine
 
 # --- the binary -------------------------------------------------------------------------------
-if [ -z "$BIN" ]; then
-  BIN=$ROOT/target/release/nimsforest-pkg
-  if [ ! -x "$BIN" ] || [ -n "$(find "$ROOT/src" -newer "$BIN" -print -quit)" ] ||
-    ! "$BIN" --help 2>/dev/null | grep -q '^  repo '; then
-    note "building the release binary"
-    (cd "$ROOT" && cargo build --release) >&2
-  fi
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+release_binary
 "$BIN" --help | grep -q '^  repo ' || die "$BIN has no repo command"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/nimsforest-repo-bench.XXXXXX")
-SERVER_PID=
-stop_mirror() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-cleanup() {
-  stop_mirror
-  if [ "$KEEP" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start_mirror ROOT: serves ROOT on 127.0.0.1, sets URL. One server at a time (one coproc).
-start_mirror() {
-  # The server reads its stdin (a pipe from this shell): if this script dies, it exits too.
-  coproc MIRROR { exec python3 "$MIRROR_PY" serve --root "$1" --port 0 --max-seconds 7200; }
-  # shellcheck disable=SC2153 # MIRROR_PID is set by coproc; bash unsets it once the server exits
-  SERVER_PID=$MIRROR_PID
-  read -r -t 30 URL <&"${MIRROR[0]}" || die "the mirror for $1 did not start"
-  [[ $URL == http://127.0.0.1:* ]] || die "unexpected mirror address: $URL"
-  note "mirror of ${1##*/} at $URL"
-}
-
-# A copy of the package definition (Cargo.toml, debian/, rpm/, assets/ and the rest but build
-# outputs), so `pin` never touches the committed one.
-copy_definition() {
-  mkdir -p "$1"
-  shopt -s nullglob dotglob
-  local item
-  for item in "$ROOT"/*; do
-    case "${item##*/}" in target|dist|.git|.cache|bench|scripts|src|tests) continue ;; esac
-    cp -a "$item" "$1/"
-  done
-  shopt -u nullglob dotglob
-}
+make_work nimsforest-repo-bench
 
 export NIMSFOREST_CACHE_DIR=$WORK/cache XDG_CACHE_HOME=$WORK/xdg
 export GNUPGHOME=$WORK/gnupg
@@ -273,7 +215,7 @@ if [ "$TEST_RELEASE" = 1 ]; then
   [ -n "$WHEEL_CACHE" ] && mirror_args+=(--wheel-cache "$WHEEL_CACHE")
   python3 "$MIRROR_PY" "${mirror_args[@]}" >&2
   start_mirror "$ROOT/target/fixture-mirror"
-  copy_definition "$WORK/def-a"
+  copy_definition "$ROOT" "$WORK/def-a"
   "$BIN" --manifest-path "$WORK/def-a/Cargo.toml" pin "$VERSION" --mirror "$URL" >&2
   note "building $VERSION (revisions 1 and 2)"
   "$BIN" --manifest-path "$WORK/def-a/Cargo.toml" "${BUILD[@]}" --mirror "$URL" --revision 1 --out "$WORK/a/dist" >/dev/null
@@ -318,7 +260,7 @@ with open(os.path.join(out, "SHA256SUMS"), "w") as f:
     f.writelines(sorted(sums))
 EOF
 start_mirror "$WORK/fake-mirror"
-copy_definition "$WORK/def-b"
+copy_definition "$ROOT" "$WORK/def-b"
 "$BIN" --manifest-path "$WORK/def-b/Cargo.toml" pin "$SYNTH_VERSION" --mirror "$URL" >&2
 note "building $VERSIONS revisions of $SYNTH_VERSION"
 for ((n = 1; n <= VERSIONS; n++)); do

@@ -1,0 +1,87 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): messages, tools, the release binary,
+# a work directory removed on exit, the fixture mirror server and a copy of the package
+# definition. The sourcing script sets INSTALL, KEEP and BIN (empty: the release build)
+# before calling these.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MIRROR_PY=$ROOT/tests/fixture/mirror.py
+
+die() { echo "bench: error: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+# apt_install PACKAGE...: quietly, when allowed (root, apt, no --no-install); never fatal.
+apt_install() {
+  [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
+  note "installing $*"
+  apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1; }
+}
+
+# use_hyperfine: installs hyperfine when missing and allowed; sets HAVE_HYPERFINE.
+use_hyperfine() {
+  command -v hyperfine >/dev/null || apt_install hyperfine || note "no hyperfine; timing with bash time"
+  # shellcheck disable=SC2034 # read by the sourcing script
+  HAVE_HYPERFINE=$(command -v hyperfine >/dev/null && echo 1 || echo 0)
+  return 0
+}
+
+# release_binary: sets BIN to an absolute path, building target/release when BIN is empty
+# and the build is missing or older than the sources.
+release_binary() {
+  if [ -z "$BIN" ]; then
+    BIN=$ROOT/target/release/nimsforest-pkg
+    if [ ! -x "$BIN" ] || [ -n "$(find "$ROOT/src" "$ROOT/Cargo.toml" -newer "$BIN" -print -quit)" ]; then
+      note "building the release binary"
+      (cd "$ROOT" && cargo build --release --locked) >&2
+    fi
+  fi
+  [ -x "$BIN" ] || die "no executable at $BIN"
+  BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+}
+
+# make_work PREFIX: sets WORK to a new directory, removed on exit (kept with KEEP=1), when
+# the mirror server is stopped too.
+make_work() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+cleanup() {
+  stop_mirror
+  if [ "$KEEP" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
+}
+
+# start_mirror ROOT: serves ROOT on 127.0.0.1 and sets URL. One server at a time (one
+# coproc).
+SERVER_PID=
+start_mirror() {
+  # The server reads its stdin (a pipe from this shell): if this script dies, it exits too.
+  coproc MIRROR { exec python3 "$MIRROR_PY" serve --root "$1" --port 0 --max-seconds 7200; }
+  # shellcheck disable=SC2153 # MIRROR_PID is set by coproc; bash unsets it once the server exits
+  SERVER_PID=$MIRROR_PID
+  read -r -t 30 URL <&"${MIRROR[0]}" || die "the mirror for $1 did not start"
+  [[ $URL == http://127.0.0.1:* ]] || die "unexpected mirror address: $URL"
+  note "mirror of ${1##*/} at $URL"
+}
+stop_mirror() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+
+# copy_definition FROM TO: the package definition in FROM (Cargo.toml, debian/, rpm/,
+# assets/ and the rest but build outputs and code) copied to TO, so `pin` never touches
+# the committed one.
+copy_definition() {
+  mkdir -p "$2"
+  shopt -s nullglob dotglob
+  local item
+  for item in "$1"/*; do
+    case "${item##*/}" in target|dist|.git|.cache|bench|scripts|src|tests) continue ;; esac
+    cp -a "$item" "$2/"
+  done
+  shopt -u nullglob dotglob
+}
