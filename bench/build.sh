@@ -98,35 +98,14 @@ export NIMSFOREST_CACHE_DIR=$WORK/cache XDG_CACHE_HOME=$WORK/xdg
 export BIN MANIFEST URL WORK
 
 # --- timing ---------------------------------------------------------------------------------
-# measure KEY LABEL RUNS PREPARE COMMAND: mean and min seconds into $WORK/times/KEY.
-# PREPARE runs before every run, untimed. A failing command is run once more, visibly.
+# measure KEY LABEL RUNS PREPARE COMMAND: time_runs, remembering the key and its label for
+# the report.
 mkdir -p "$WORK/times"
 KEYS=()
 measure() {
-  local key=$1 label=$2 runs=$3 prepare=$4 cmd=$5
-  KEYS+=("$key")
-  printf '%s\n' "$label" > "$WORK/times/$key.label"
-  note "timing: $label"
-  if [ "$HAVE_HYPERFINE" = 1 ]; then
-    hyperfine --style basic --runs "$runs" --prepare "$prepare" \
-      --export-json "$WORK/times/$key.json" --command-name "$label" "$cmd" >&2 ||
-      failed "$label" "$prepare" "$cmd"
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], min(r["times"]))' \
-      "$WORK/times/$key.json" > "$WORK/times/$key"
-  else
-    local i TIMEFORMAT=%R
-    : > "$WORK/times/$key.all"
-    for ((i = 0; i < runs; i++)); do
-      bash -c "$prepare"
-      { time bash -c "$cmd" >/dev/null 2>&1; } 2>> "$WORK/times/$key.all" || failed "$label" "$prepare" "$cmd"
-    done
-    awk '{ s += $1; if (NR == 1 || $1 < m) m = $1 } END { print s / NR, m }' "$WORK/times/$key.all" > "$WORK/times/$key"
-  fi
-}
-failed() {
-  note "$1 failed; once more with its output:"
-  if bash -c "$2"; then bash -c "$3" >&2 || true; fi
-  die "$1 failed"
+  KEYS+=("$1")
+  printf '%s\n' "$2" > "$WORK/times/$1.label"
+  time_runs "$@"
 }
 
 OURS='"$BIN" --manifest-path "$MANIFEST" build --mirror "$URL"'

@@ -85,3 +85,32 @@ copy_definition() {
   done
   shopt -u nullglob dotglob
 }
+
+# time_runs KEY LABEL RUNS PREPARE COMMAND: mean and min seconds of RUNS runs into
+# $WORK/times/KEY, with hyperfine when there is one. PREPARE runs before every run,
+# untimed. A failing command is run once more, visibly.
+time_runs() {
+  local key=$1 label=$2 runs=$3 prepare=$4 cmd=$5
+  mkdir -p "$WORK/times"
+  note "timing: $label"
+  if [ "$HAVE_HYPERFINE" = 1 ]; then
+    hyperfine --style basic --runs "$runs" --prepare "$prepare" \
+      --export-json "$WORK/times/$key.json" --command-name "$label" "$cmd" >&2 ||
+      failed "$label" "$prepare" "$cmd"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], min(r["times"]))' \
+      "$WORK/times/$key.json" > "$WORK/times/$key"
+  else
+    local i TIMEFORMAT=%R
+    : > "$WORK/times/$key.all"
+    for ((i = 0; i < runs; i++)); do
+      bash -c "$prepare"
+      { time bash -c "$cmd" >/dev/null 2>&1; } 2>> "$WORK/times/$key.all" || failed "$label" "$prepare" "$cmd"
+    done
+    awk '{ s += $1; if (NR == 1 || $1 < m) m = $1 } END { print s / NR, m }' "$WORK/times/$key.all" > "$WORK/times/$key"
+  fi
+}
+failed() {
+  note "$1 failed; once more with its output:"
+  if bash -c "$2"; then bash -c "$3" >&2 || true; fi
+  die "$1 failed"
+}

@@ -155,33 +155,8 @@ EOF
 export BIN KEY WORK GPG_KEY
 
 # --- timing -----------------------------------------------------------------------------------
-# measure KEY LABEL PREPARE COMMAND: mean and min seconds into $WORK/times/KEY.
-# PREPARE runs before every run, untimed. A failing command is run once more, visibly.
-mkdir -p "$WORK/times"
-measure() {
-  local key=$1 label=$2 prepare=$3 cmd=$4
-  note "timing: $label"
-  if [ "$HAVE_HYPERFINE" = 1 ]; then
-    hyperfine --style basic --runs "$RUNS" --prepare "$prepare" \
-      --export-json "$WORK/times/$key.json" --command-name "$label" "$cmd" >&2 ||
-      failed "$label" "$prepare" "$cmd"
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], min(r["times"]))' \
-      "$WORK/times/$key.json" > "$WORK/times/$key"
-  else
-    local i TIMEFORMAT=%R
-    : > "$WORK/times/$key.all"
-    for ((i = 0; i < RUNS; i++)); do
-      bash -c "$prepare"
-      { time bash -c "$cmd" >/dev/null 2>&1; } 2>> "$WORK/times/$key.all" || failed "$label" "$prepare" "$cmd"
-    done
-    awk '{ s += $1; if (NR == 1 || $1 < m) m = $1 } END { print s / NR, m }' "$WORK/times/$key.all" > "$WORK/times/$key"
-  fi
-}
-failed() {
-  note "$1 failed; once more with its output:"
-  if bash -c "$2"; then bash -c "$3" >&2 || true; fi
-  die "$1 failed"
-}
+# measure KEY LABEL PREPARE COMMAND: time_runs with --runs.
+measure() { time_runs "$1" "$2" "$RUNS" "$3" "$4"; }
 
 ROWS=() # "scenario|ours key|reference key"
 OURS='"$BIN" repo --signing-key "$KEY"'
