@@ -227,16 +227,19 @@ impl AptClient {
         self.run(&["apt-get", "-q", "update"])
     }
 
-    /// The .deb files in apt's download cache.
-    fn downloaded(&self) -> Vec<String> {
-        let mut names: Vec<String> =
+    /// The .deb files apt downloads to install `package` (a name, `name=version` or
+    /// `name:arch`); its cache is emptied afterwards.
+    fn download(&self, package: &str) -> Vec<String> {
+        self.ok(&["apt-get", "-q", "install", "-y", "--download-only", package]);
+        let mut files: Vec<String> =
             std::fs::read_dir(self.node.host_path("/var/cache/apt/archives"))
                 .expect("archives")
                 .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
                 .filter(|n| n.ends_with(".deb"))
                 .collect();
-        names.sort();
-        names
+        files.sort();
+        self.ok(&["apt-get", "clean"]);
+        files
     }
 }
 
@@ -323,29 +326,17 @@ fn apt_client(suite: &'static str) {
     );
 
     // The newest version for the native arch.
-    root.ok(&[
-        "apt-get",
-        "-q",
-        "install",
-        "-y",
-        "--download-only",
-        "nimsforest-nats",
-    ]);
     assert_eq!(
-        root.downloaded(),
+        root.download("nimsforest-nats"),
         [format!("nimsforest-nats_{NEW}-1_amd64.deb")],
         "[{suite}]"
     );
-    root.ok(&["apt-get", "clean"]);
     // An older version, pinned.
-    let pinned = format!("nimsforest-nats={OLD}-1");
-    root.ok(&["apt-get", "-q", "install", "-y", "--download-only", &pinned]);
     assert_eq!(
-        root.downloaded(),
+        root.download(&format!("nimsforest-nats={OLD}-1")),
         [format!("nimsforest-nats_{OLD}-1_amd64.deb")],
         "[{suite}]"
     );
-    root.ok(&["apt-get", "clean"]);
     let policy = root.ok(&["apt-cache", "policy", "nimsforest-nats"]);
     eprintln!("[{suite}] apt-cache policy nimsforest-nats:\n{policy}");
     assert!(policy.contains(&format!("Candidate: {NEW}-1")), "{policy}");
@@ -363,20 +354,11 @@ fn apt_client(suite: &'static str) {
         ok && warnings(&out).is_empty(),
         "[{suite}] arm64 update:\n{out}"
     );
-    root.ok(&[
-        "apt-get",
-        "-q",
-        "install",
-        "-y",
-        "--download-only",
-        "nimsforest-nats:arm64",
-    ]);
     assert_eq!(
-        root.downloaded(),
+        root.download("nimsforest-nats:arm64"),
         [format!("nimsforest-nats_{NEW}-1_arm64.deb")],
         "[{suite}]"
     );
-    root.ok(&["apt-get", "clean"]);
     root.ok(&["dpkg", "--remove-architecture", "arm64"]);
 
     // A Packages file that does not match the signed Release.
