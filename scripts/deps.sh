@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a Debian/Ubuntu machine (run as root or with
-# sudo available). The Rust toolchain (cargo >= 1.88) is expected to be installed already.
+# sudo available). The Rust toolchain (cargo >= 1.88, from rustup) is expected to be
+# installed already; actionlint comes from PyPI into target/tools (scripts/tools.sh).
+#
+# Every program the tests and scripts run must come from a package below (or one of their
+# dependencies), or from a package of priority `required`, which every Debian/Ubuntu
+# system has (coreutils, util-linux, mount, tar, gzip, grep, sed, findutils, dpkg, ...).
+# The hermetic test tests/hermetic/deps.rs checks this with `dpkg -S`.
 set -euo pipefail
 
 packages=(
-  ca-certificates python3 python3-pip   # the fixture release mirror (PyPI wheels)
+  ca-certificates git                   # cloning (scripts/fresh-machine.sh)
+  python3 python3-pip                   # the fixture release mirror (PyPI wheels, Debian's .debs)
   dpkg-dev lintian                      # .deb checks
   rpm rpmlint                           # .rpm checks (rpm also brings rpmbuild)
   binutils xz-utils zstd cpio           # ar, and unpacking packages in tests and benchmarks
   gnupg gpgv sqv                        # signature checks (gpg makes refused test keys)
   apt-utils createrepo-c dnf            # reference indexers and the dnf client
   mmdebstrap debian-archive-keyring     # Debian 12/13 root filesystems for real apt clients
+  arch-test                             # mmdebstrap's check that a foreign arch runs (only a
+                                        #   Recommends of mmdebstrap, so named here)
   cloud-init                            # `cloud-init schema` for the generated user-data
   systemd-container iproute2 curl       # booted test nodes (systemd-nspawn, netns, probes)
+  procps                                # kill, for processes left in a node
   qemu-user-static binfmt-support       # arm64 nodes
   python3-venv shellcheck               # workflow tests: actionlint's virtualenv (scripts/tools.sh), shellcheck
 )
@@ -27,6 +37,7 @@ if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # Without recommends: what a test needs is named above, never left to a Recommends.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 "$(dirname "$0")/tools.sh"              # actionlint into target/tools/venv (workflow tests)

@@ -4,20 +4,16 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::atomic;
 use crate::deb::{self, Compression, DebianDefinition};
+use crate::digest::Sha256Sums;
 use crate::dist::Staging;
-use crate::error::{Error, Result};
-use crate::fetch::verify::Checksums;
+use crate::error::Result;
 use crate::fetch::{ExpectedHash, Fetcher};
+use crate::parallel;
 use crate::rpm::{self, RpmDefinition};
-use crate::spec::{release, Arch, Definition, PackageId};
+use crate::spec::{release, Arch, Definition, Format, PackageId};
 use crate::stage::{assets, extract};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
-pub enum Format {
-    Deb,
-    Rpm,
-}
 
 /// Everything `build` needs, already validated.
 pub struct BuildPlan {
@@ -40,16 +36,18 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
         def.pin(arch)?;
     }
     let debian = match plan.formats.contains(&Format::Deb) {
-        true => Some(DebianDefinition::load(&def.maintainer_scripts)?),
+        true => Some(DebianDefinition::load(&def.debian_dir)?),
         false => None,
     };
     let rpm_def = match plan.formats.contains(&Format::Rpm) {
-        true => Some(RpmDefinition::load(&def.rpm_scripts)?),
+        true => Some(RpmDefinition::load(&def.rpm_dir, &def.name)?),
         false => None,
     };
     let repo_files = assets::read_repo_files(def)?;
     let staging = Staging::new(&plan.out)?;
     let sums = LazySums::new(&plan.mirror, &def.upstream.version);
+    // Arches build side by side; each one's xz gets the cores left over (see `parallel`).
+    let cpu = parallel::share(plan.arches.len());
 
     let one_arch = |arch: Arch| -> Result<Vec<String>> {
         let binary = verified_binary(plan, fetcher, &sums, arch)?;
@@ -62,13 +60,14 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
                 plan.package.version.deb(),
                 arch.deb()
             );
-            write_file(&staging.path(&name), |out| {
+            atomic::write_with(&staging.path(&name), atomic::Options::REPLACE, |out| {
                 deb::write_deb(
                     &tree,
                     &plan.package,
                     arch,
                     debian,
                     plan.deb_compression,
+                    cpu.threads_per_job,
                     out,
                 )
             })?;
@@ -83,7 +82,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
                 v.rpm_release(),
                 arch.rpm()
             );
-            write_file(&staging.path(&name), |out| {
+            atomic::write_with(&staging.path(&name), atomic::Options::REPLACE, |out| {
                 rpm::write_rpm(&tree, &plan.package, arch, rpm_def, out)
             })?;
             written.push(name);
@@ -91,7 +90,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
         Ok(written)
     };
 
-    let results = in_parallel(&plan.arches, |arch| {
+    let results = parallel::map(&plan.arches, cpu.workers, |&arch| {
         one_arch(arch).map_err(|e| e.in_arch(arch))
     });
     let mut files = Vec::new();
@@ -122,11 +121,14 @@ fn verified_binary(
                 &file,
                 &[
                     ExpectedHash {
-                        against: "the pin in the package definition",
+                        against: format!(
+                            "the pin in {}",
+                            plan.definition.upstream.pinned_in.display()
+                        ),
                         sha256: pin,
                     },
                     ExpectedHash {
-                        against: "SHA256SUMS",
+                        against: "SHA256SUMS".into(),
                         sha256: from_sums,
                     },
                 ],
@@ -141,7 +143,7 @@ fn verified_binary(
 /// The release's SHA256SUMS, fetched once and only if some tarball is not cached yet.
 struct LazySums {
     url: String,
-    sums: Mutex<Option<Arc<Checksums>>>,
+    sums: Mutex<Option<Arc<Sha256Sums>>>,
 }
 
 impl LazySums {
@@ -152,65 +154,14 @@ impl LazySums {
         }
     }
 
-    fn get(&self, fetcher: &Fetcher) -> Result<Arc<Checksums>> {
+    fn get(&self, fetcher: &Fetcher) -> Result<Arc<Sha256Sums>> {
         let mut slot = self.sums.lock().expect("not poisoned");
         if let Some(sums) = &*slot {
             return Ok(sums.clone());
         }
         let (text, _) = fetcher.get_text(&self.url)?;
-        let sums = Arc::new(Checksums::parse(&self.url, &text)?);
+        let sums = Arc::new(Sha256Sums::parse(&self.url, &text)?);
         *slot = Some(sums.clone());
         Ok(sums)
     }
-}
-
-fn write_file(
-    path: &std::path::Path,
-    write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
-) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = std::io::BufWriter::new(file);
-    write(&mut out)?;
-    let file = out.into_inner().map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Runs `work` for every arch on as many threads as there are cores; results in input order.
-fn in_parallel<T: Send>(arches: &[Arch], work: impl Fn(Arch) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(arches.len().max(1));
-    let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..arches.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = {
-                    let mut next = next.lock().expect("not poisoned");
-                    let i = *next;
-                    *next += 1;
-                    i
-                };
-                let Some(&arch) = arches.get(i) else { break };
-                let result = work(arch);
-                results.lock().expect("not poisoned")[i] = Some(result);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("not poisoned")
-        .into_iter()
-        .map(|r| r.expect("every arch ran"))
-        .collect()
 }

@@ -9,20 +9,20 @@
 //!    forest id `/etc/morpheus/node-info.json` (`{"forest_id": ..., "routes": [...]}`),
 //!    the file `nimsforest-cluster-conf` reads when the package is installed to generate
 //!    `/etc/nimsforest/cluster.conf`. Both are in place before any package is installed.
-//! 2. apt: `apt: sources:` adds `deb [signed-by=/etc/apt/keyrings/nimsforest.asc] URL SUITE
-//!    COMPONENT`, so the key is trusted for this repository only, never through the global
+//! 2. apt: `apt: sources:` adds `deb [signed-by=/etc/apt/keyrings/ID.asc] URL SUITE
+//!    COMPONENT` (ID: the definition's repository id), so the key is trusted for this repository only, never through the global
 //!    trusted keyring. The key is not given to cloud-init's own `key:` setting: cloud-init
 //!    (22.4, Debian 12) turns it into a keyring by running `gpg --dearmor`, and on an image
 //!    without `gpg` it logs the failure and points `signed-by` at `/dev/null`, so the node
 //!    would not install the package. apt (2.4 and later) reads an armored `.asc` key in
 //!    `signed-by` directly. `preserve_sources_list` keeps the image's own sources as they
 //!    are.
-//!    dnf: `yum_repos:` writes `/etc/yum.repos.d/nimsforest.repo` with `gpgcheck` (package
+//!    dnf: `yum_repos:` writes `/etc/yum.repos.d/ID.repo` with `gpgcheck` (package
 //!    signatures) and `repo_gpgcheck` (`repomd.xml.asc`) on, and `gpgkey` pointing at the
-//!    key written in step 1 (`/etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest`), so trust comes from
-//!    the user-data, not from a download.
-//! 3. `package_update` refreshes the indexes and `packages` installs `nimsforest-nats`
-//!    (or the pinned version).
+//!    key written in step 1 (`/etc/pki/rpm-gpg/RPM-GPG-KEY-ID`), so trust comes from the
+//!    user-data, not from a download.
+//! 3. `package_update` refreshes the indexes and `packages` installs the package (or the
+//!    pinned version).
 //!
 //! With a server name, `hostname:` sets the host name, which the package uses as the NATS
 //! `server_name`.
@@ -30,19 +30,17 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
+use crate::spec::Repository;
 
-/// Where the apt variant puts the repository key.
-pub const APT_KEY_FILE: &str = "/etc/apt/keyrings/nimsforest.asc";
-/// Where the rpm variant puts the repository key (the usual place for RPM keys).
-pub const RPM_KEY_FILE: &str = "/etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest";
-/// The node description `nimsforest-cluster-conf` reads.
+/// The node description `nimsforest-cluster-conf` (in the package) reads.
 pub const NODE_INFO: &str = "/etc/morpheus/node-info.json";
-/// The name of the repository in apt's sources and in yum.repos.d.
-pub const REPO_ID: &str = "nimsforest";
-pub const PACKAGE: &str = "nimsforest-nats";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudInit {
+    /// The package to install.
+    pub package: String,
+    /// The repository's id (key file and repository names on the node) and name.
+    pub repository: Repository,
     /// The repository root for the chosen variant: the apt tree (with `dists/` and
     /// `pool/`) or the dnf tree (with `repodata/`). http or https.
     pub repo_url: String,
@@ -87,10 +85,12 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         check_word("component", &cfg.component)?;
     }
 
+    let id = &cfg.repository.id;
     let mut out = String::from("#cloud-config\n");
     let _ = writeln!(
         out,
-        "# {PACKAGE} from the signed {} repository at {url}.",
+        "# {} from the signed {} repository at {url}.",
+        cfg.package,
         if cfg.rpm { "dnf" } else { "apt" }
     );
     if let Some(name) = &cfg.server_name {
@@ -99,7 +99,15 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
     }
 
     out.push_str("write_files:\n");
-    let key_file = if cfg.rpm { RPM_KEY_FILE } else { APT_KEY_FILE };
+    // Where the variant's tools look for keys: apt's keyrings directory (named in the
+    // source's signed-by) and the usual place for RPM keys.
+    let apt_key_file = format!("/etc/apt/keyrings/{}", cfg.repository.public_key_file());
+    let rpm_key_file = format!("/etc/pki/rpm-gpg/{}", cfg.repository.rpm_key_file());
+    let key_file = if cfg.rpm {
+        &rpm_key_file
+    } else {
+        &apt_key_file
+    };
     write_file(&mut out, key_file, &key);
     if let Some(json) = &node_info {
         write_file(&mut out, NODE_INFO, json);
@@ -107,8 +115,8 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
 
     if cfg.rpm {
         out.push_str("yum_repos:\n");
-        let _ = writeln!(out, "  {REPO_ID}:");
-        let _ = writeln!(out, "    name: {}", quote("NimsForest packages"));
+        let _ = writeln!(out, "  {id}:");
+        let _ = writeln!(out, "    name: {}", quote(&cfg.repository.name));
         let _ = writeln!(out, "    baseurl: {}", quote(url));
         out.push_str("    enabled: true\n");
         out.push_str("    gpgcheck: true\n");
@@ -116,15 +124,15 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         let _ = writeln!(
             out,
             "    gpgkey: {}",
-            quote(&format!("file://{RPM_KEY_FILE}"))
+            quote(&format!("file://{rpm_key_file}"))
         );
     } else {
         out.push_str("apt:\n");
         out.push_str("  preserve_sources_list: true\n");
         out.push_str("  sources:\n");
-        let _ = writeln!(out, "    {REPO_ID}:");
+        let _ = writeln!(out, "    {id}:");
         let line = format!(
-            "deb [signed-by={APT_KEY_FILE}] {url} {} {}",
+            "deb [signed-by={apt_key_file}] {url} {} {}",
             cfg.suite, cfg.component
         );
         let _ = writeln!(out, "      source: {}", quote(&line));
@@ -343,7 +351,7 @@ fn check_route(route: &str) -> Result<()> {
 /// revision) / `name-VERSION` (dnf, which matches any release itself).
 fn package_spec(cfg: &CloudInit) -> Result<String> {
     let Some(version) = &cfg.version else {
-        return Ok(PACKAGE.to_string());
+        return Ok(cfg.package.clone());
     };
     let ok = version.chars().next().is_some_and(|c| c.is_ascii_digit())
         && version
@@ -357,9 +365,9 @@ fn package_spec(cfg: &CloudInit) -> Result<String> {
         ));
     }
     Ok(match (cfg.rpm, version.contains('-')) {
-        (true, _) => format!("{PACKAGE}-{version}"),
-        (false, true) => format!("{PACKAGE}={version}"),
-        (false, false) => format!("{PACKAGE}={version}-*"),
+        (true, _) => format!("{}-{version}", cfg.package),
+        (false, true) => format!("{}={version}", cfg.package),
+        (false, false) => format!("{}={version}-*", cfg.package),
     })
 }
 
@@ -371,6 +379,12 @@ mod tests {
 
     fn cfg() -> CloudInit {
         CloudInit {
+            package: "nimsforest-nats".into(),
+            repository: Repository {
+                id: "nimsforest".into(),
+                name: "NimsForest".into(),
+                key_user_id: "K <k@example.org>".into(),
+            },
             repo_url: "https://packages.example.com/apt/".into(),
             public_key_armored: KEY.into(),
             suite: "stable".into(),

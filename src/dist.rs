@@ -1,11 +1,10 @@
 //! The output directory: packages appear all at once or not at all, with a SHA256SUMS.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
-use crate::fetch::verify::sha256_file;
+use crate::atomic;
+use crate::digest::{sha256_file, Sha256Sums};
+use crate::error::{Error, IoContext, Result};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
@@ -36,7 +35,19 @@ impl Staging {
     /// Moves the finished files into `out` (same filesystem: each rename is atomic) and
     /// rewrites `out/SHA256SUMS` to cover every package there. Returns the final paths.
     pub fn commit(self, files: &[String]) -> Result<Vec<PathBuf>> {
-        let mut sums = read_sums(&self.out.join(SUMS_FILE));
+        let sums_path = self.out.join(SUMS_FILE);
+        let mut sums = match std::fs::read_to_string(&sums_path) {
+            Ok(text) => {
+                Sha256Sums::parse(&sums_path.display().to_string(), &text).map_err(|e| {
+                    Error::Repository {
+                        path: sums_path.clone(),
+                        reason: format!("cannot be updated: {e}"),
+                    }
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sha256Sums::default(),
+            Err(e) => return Err(e).at(&sums_path),
+        };
         let mut done = Vec::new();
         for name in files {
             let from = self.dir.path().join(name);
@@ -47,45 +58,14 @@ impl Staging {
             done.push(to);
         }
         // Keep lines only for packages that are still there.
-        sums.retain(|name, _| self.out.join(name).is_file());
-        let mut text = String::new();
-        for (name, hash) in &sums {
-            text.push_str(&format!("{hash}  {name}\n"));
-        }
-        write_atomically(&self.out.join(SUMS_FILE), text.as_bytes())?;
+        sums.retain(|name| self.out.join(name).is_file());
+        atomic::write(
+            &sums_path,
+            sums.render().as_bytes(),
+            atomic::Options::REPLACE,
+        )?;
         Ok(done)
     }
-}
-
-fn read_sums(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once("  "))
-        .map(|(h, n)| (n.to_string(), h.to_string()))
-        .collect()
-}
-
-/// Writes `path` through a temporary file in the same directory and a rename.
-pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
-    temp.write_all(data).at(temp.path())?;
-    temp.as_file().sync_all().at(temp.path())?;
-    let mode = std::fs::metadata(path).map(|m| m.permissions()).ok();
-    if let Some(mode) = mode {
-        temp.as_file().set_permissions(mode).at(path)?;
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .at(path)?;
-    }
-    temp.persist(path).map_err(|e| e.error).at(path)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -96,13 +76,18 @@ mod tests {
     fn commit_moves_files_and_updates_sums() {
         let out = tempfile::tempdir().unwrap();
         std::fs::write(out.path().join("old.deb"), b"old").unwrap();
-        std::fs::write(out.path().join(SUMS_FILE), "aa  old.deb\nbb  gone.rpm\n").unwrap();
+        let (aa, bb) = ("a".repeat(64), "b".repeat(64));
+        std::fs::write(
+            out.path().join(SUMS_FILE),
+            format!("{aa}  old.deb\n{bb}  gone.rpm\n"),
+        )
+        .unwrap();
         let staging = Staging::new(out.path()).unwrap();
         std::fs::write(staging.path("new.deb"), b"new").unwrap();
         staging.commit(&["new.deb".into()]).unwrap();
         let sums = std::fs::read_to_string(out.path().join(SUMS_FILE)).unwrap();
-        let new_hash = crate::fetch::verify::sha256_hex(b"new");
-        assert_eq!(sums, format!("{new_hash}  new.deb\naa  old.deb\n"));
+        let new_hash = crate::digest::sha256_hex(b"new");
+        assert_eq!(sums, format!("{new_hash}  new.deb\n{aa}  old.deb\n"));
         let names: Vec<_> = std::fs::read_dir(out.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -7,8 +7,12 @@ use crate::spec::Arch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown architecture '{0}' (known: amd64, arm64, arm7, arm6, 386, ppc64le, s390x, riscv64, or their Debian/RPM names)")]
+    #[error("unknown architecture '{0}' (known: {known}, or their Debian/RPM names)", known = crate::spec::known_arch_names())]
     UnknownArch(String),
+
+    /// A value given on the command line or in the environment that cannot be used.
+    #[error("{what}: {reason}")]
+    Usage { what: String, reason: String },
 
     #[error("malformed version '{0}': expected MAJOR.MINOR.PATCH with an optional -PRERELEASE (e.g. 2.15.1)")]
     InvalidVersion(String),
@@ -50,7 +54,7 @@ pub enum Error {
     #[error("sha256 mismatch for {file} against {against}: expected {expected}, got {actual}")]
     HashMismatch {
         file: String,
-        against: &'static str,
+        against: String,
         expected: String,
         actual: String,
     },
@@ -68,6 +72,9 @@ pub enum Error {
 
     #[error("{path}: {reason}")]
     Definition { path: PathBuf, reason: String },
+
+    #[error("{path}: already exists; refusing to overwrite it")]
+    Exists { path: PathBuf },
 
     #[error("{path}: {source}")]
     Io {
@@ -114,10 +121,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Exit status: 3 when upstream content failed verification (never retry blindly),
-    /// 4 for network failures (retrying later may help), 1 for everything else.
+    /// Exit status: 2 for a bad command line or environment (as clap's own usage errors),
+    /// 3 when upstream content failed verification (never retry blindly), 4 for network
+    /// failures (retrying later may help), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Usage { .. } | Error::UnknownArch(_) => 2,
             Error::HashMismatch { .. }
             | Error::Tarball { .. }
             | Error::WrongElf { .. }

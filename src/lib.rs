@@ -1,15 +1,27 @@
 //! nimsforest-pkg: builds `nimsforest-nats` .deb and .rpm packages from verified upstream
-//! NATS server releases.
+//! NATS server releases, publishes them as signed apt and dnf repositories, and writes the
+//! cloud-init user-data that installs them.
+//!
+//! The pipeline, in the order data flows: `spec` (the package definition) -> `fetch`
+//! (download, verify) -> `stage` (the neutral file tree) -> `deb` | `rpm` (the writers) ->
+//! `dist` (the output directory) -> `repo` (apt and dnf trees) -> `sign` -> `cloudinit`.
+//! `build` runs the first five; `command` holds one module per subcommand. Primitives
+//! have one home each: `atomic` (file writes), `compress`, `digest`, `parallel` (the CPU
+//! budget), and the Debian formats in `deb` (`ar`, `deb822`, `version`).
 
+pub mod atomic;
 pub mod build;
 pub mod cli;
 pub mod cloudinit;
+pub mod command;
+pub mod compress;
 pub mod deb;
+pub mod digest;
 pub mod dist;
 pub mod error;
 pub mod fetch;
+pub mod parallel;
 pub mod pin;
-pub mod publish;
 pub mod repo;
 pub mod rpm;
 pub mod sign;

@@ -9,11 +9,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use toml_edit::{value, DocumentMut, Item, Table};
 
-use crate::dist::write_atomically;
+use crate::atomic;
+use crate::digest::Sha256Sums;
 use crate::error::{Error, IoContext, Result};
-use crate::fetch::verify::Checksums;
 use crate::fetch::Fetcher;
 use crate::spec::{check_upstream, release, Arch, Definition};
+
+/// Which file gets the pins.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// `[package.metadata.nimsforest.upstream]` of the manifest; a new version also resets
+    /// the packaging revision to 1.
+    Manifest(&'a Path),
+    /// The `[upstream]` table of a pins file (`build --pins`), created if absent.
+    PinsFile(&'a Path),
+}
 
 pub struct Pinned {
     pub version: String,
@@ -21,17 +31,20 @@ pub struct Pinned {
 }
 
 pub fn pin(
-    manifest: &Path,
+    def: &Definition,
+    target: Target,
     version: &str,
     mirror: Option<&str>,
     fetcher: &Fetcher,
 ) -> Result<Pinned> {
-    check_upstream(version)?;
-    let def = Definition::load(manifest)?;
+    check_upstream(version).map_err(|e| Error::Usage {
+        what: "VERSION".into(),
+        reason: e.to_string(),
+    })?;
     let mirror = mirror.unwrap_or(&def.mirror);
     let url = release::url(mirror, version, "SHA256SUMS");
     let (text, modified) = fetcher.get_text(&url)?;
-    let sums = Checksums::parse(&url, &text)?;
+    let sums = Sha256Sums::parse(&url, &text)?;
     let sha256: BTreeMap<Arch, String> = Arch::ALL
         .into_iter()
         .filter_map(|arch| {
@@ -51,45 +64,60 @@ pub fn pin(
         .map(|d| d.as_secs())
         .unwrap_or(0);
 
-    let text = std::fs::read_to_string(manifest).at(manifest)?;
-    let updated = rewrite(
-        &text,
-        version,
-        released,
-        &sha256,
-        def.upstream.version != version,
-    )
-    .map_err(|reason| Error::Definition {
-        path: manifest.to_path_buf(),
-        reason,
-    })?;
-    write_atomically(manifest, updated.as_bytes())?;
+    let (path, table_path, new_version): (&Path, &[&str], bool) = match target {
+        Target::Manifest(path) => (
+            path,
+            &["package", "metadata", "nimsforest"],
+            def.upstream.version != version,
+        ),
+        Target::PinsFile(path) => (path, &[], false),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e)
+            if matches!(target, Target::PinsFile(_))
+                && e.kind() == std::io::ErrorKind::NotFound =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(e).at(path),
+    };
+    let updated =
+        rewrite(&text, table_path, version, released, &sha256, new_version).map_err(|reason| {
+            Error::Definition {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })?;
+    atomic::write(path, updated.as_bytes(), atomic::Options::REPLACE)?;
     Ok(Pinned {
         version: version.to_string(),
         sha256,
     })
 }
 
-/// Edits the manifest in place, keeping its comments and layout. A new upstream version
-/// starts again at packaging revision 1.
+/// Edits the `upstream` table under `table_path`, keeping the file's comments and layout.
+/// A new upstream version starts again at packaging revision 1.
 fn rewrite(
     text: &str,
+    table_path: &[&str],
     version: &str,
     released: u64,
     sha256: &BTreeMap<Arch, String>,
     new_version: bool,
 ) -> std::result::Result<String, String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
-    let nimsforest = doc
-        .get_mut("package")
-        .and_then(|p| p.get_mut("metadata"))
-        .and_then(|m| m.get_mut("nimsforest"))
-        .and_then(Item::as_table_mut)
-        .ok_or("no [package.metadata.nimsforest] table")?;
-    if new_version {
-        nimsforest["revision"] = value("1");
+    let mut parent: &mut Table = doc.as_table_mut();
+    for key in table_path {
+        parent = parent
+            .get_mut(key)
+            .and_then(Item::as_table_mut)
+            .ok_or_else(|| format!("no [{}] table", table_path.join(".")))?;
     }
-    let upstream = nimsforest
+    if new_version {
+        parent["revision"] = value("1");
+    }
+    let upstream = parent
         .entry("upstream")
         .or_insert_with(|| Item::Table(Table::new()))
         .as_table_mut()
@@ -116,7 +144,15 @@ mod tests {
     fn rewrite_keeps_comments_and_replaces_pins() {
         let text = "# top comment\n[package]\nname = \"x\"\n\n[package.metadata.nimsforest]\nrevision = \"3\" # ours\n\n# the pin\n[package.metadata.nimsforest.upstream]\nversion = \"2.14.6\"\nreleased = 1\n\n# hashes\n[package.metadata.nimsforest.upstream.sha256]\namd64 = \"old\"\ns390x = \"old\"\n";
         let pins = BTreeMap::from([(Arch::Amd64, "a".repeat(64)), (Arch::Arm64, "b".repeat(64))]);
-        let out = rewrite(text, "2.15.1", 99, &pins, true).unwrap();
+        let out = rewrite(
+            text,
+            &["package", "metadata", "nimsforest"],
+            "2.15.1",
+            99,
+            &pins,
+            true,
+        )
+        .unwrap();
         assert!(out.starts_with("# top comment\n"));
         assert!(out.contains("# the pin\n[package.metadata.nimsforest.upstream]\nversion = \"2.15.1\"\nreleased = 99\n"), "{out}");
         assert!(
@@ -133,5 +169,18 @@ mod tests {
         );
         assert!(!out.contains("s390x"));
         assert!(out.contains("revision = \"1\""), "{out}");
+    }
+
+    #[test]
+    fn rewrite_creates_a_pins_file() {
+        let pins = BTreeMap::from([(Arch::I386, "c".repeat(64))]);
+        let out = rewrite("", &[], "2.9.10", 5, &pins, false).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "[upstream]\nversion = \"2.9.10\"\nreleased = 5\n\n[upstream.sha256]\n386 = \"{}\"\n",
+                "c".repeat(64)
+            )
+        );
     }
 }

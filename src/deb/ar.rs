@@ -1,5 +1,6 @@
 //! The `ar` container of a `.deb`, written the way `dpkg-deb` writes it: a common
-//! `!<arch>` archive with short member names, fixed owner, mode and time.
+//! `!<arch>` archive with short member names, fixed owner, mode and time; and read back
+//! (the apt repository reads each `.deb`'s control member).
 
 use std::io::{self, Write};
 
@@ -45,8 +46,7 @@ impl<'w> ArWriter<'w> {
     }
 }
 
-/// One member read back from an archive (tests and self-checks).
-#[cfg(test)]
+/// One member of an archive.
 #[derive(Debug)]
 pub struct Member<'a> {
     pub name: String,
@@ -57,35 +57,48 @@ pub struct Member<'a> {
     pub data: &'a [u8],
 }
 
-/// Parses an archive written by `ArWriter`; panics on anything malformed.
-#[cfg(test)]
-pub fn read(bytes: &[u8]) -> Vec<Member<'_>> {
-    assert_eq!(&bytes[..8], MAGIC, "ar magic");
+/// The members of a common `ar` archive (a `.deb`); a GNU-style `/` after a name is
+/// dropped. The reason a malformed archive is refused names the offset.
+pub fn read(bytes: &[u8]) -> Result<Vec<Member<'_>>, String> {
+    if !bytes.starts_with(MAGIC) {
+        return Err("no ar magic".into());
+    }
     let field = |h: &[u8], a: usize, b: usize| {
         std::str::from_utf8(&h[a..b])
-            .unwrap()
-            .trim_end()
-            .to_string()
+            .map(|s| s.trim_end().to_string())
+            .map_err(|_| format!("non-ASCII ar header field at offset {a}"))
     };
-    let mut pos = 8;
+    let number = |h: &[u8], a: usize, b: usize, radix: u32, pos: usize| {
+        let text = field(h, a, b)?;
+        u64::from_str_radix(text.trim(), radix)
+            .map_err(|_| format!("bad ar header field {text:?} at offset {}", pos + a))
+    };
+    let mut pos = MAGIC.len();
     let mut members = Vec::new();
     while pos < bytes.len() {
-        let h = &bytes[pos..pos + 60];
-        assert_eq!(&h[58..60], b"`\n", "ar header terminator");
-        let size: usize = field(h, 48, 58).parse().unwrap();
+        let h = bytes
+            .get(pos..pos + 60)
+            .ok_or_else(|| format!("truncated ar header at offset {pos}"))?;
+        if &h[58..60] != b"`\n" {
+            return Err(format!("bad ar header at offset {pos}"));
+        }
+        let size = number(h, 48, 58, 10, pos)? as usize;
         let start = pos + 60;
+        let end = start
+            .checked_add(size)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| format!("member at offset {pos} runs past the end of the file"))?;
         members.push(Member {
-            name: field(h, 0, 16),
-            mtime: field(h, 16, 28).parse().unwrap(),
-            uid: field(h, 28, 34).parse().unwrap(),
-            gid: field(h, 34, 40).parse().unwrap(),
-            mode: u32::from_str_radix(&field(h, 40, 48), 8).unwrap(),
-            data: &bytes[start..start + size],
+            name: field(h, 0, 16)?.trim_end_matches('/').to_string(),
+            mtime: number(h, 16, 28, 10, pos)?,
+            uid: number(h, 28, 34, 10, pos)? as u32,
+            gid: number(h, 34, 40, 10, pos)? as u32,
+            mode: number(h, 40, 48, 8, pos)? as u32,
+            data: &bytes[start..end],
         });
-        pos = start + size + size % 2;
+        pos = end + size % 2;
     }
-    assert_eq!(pos, bytes.len(), "ar archive ends on a member boundary");
-    members
+    Ok(members)
 }
 
 #[cfg(test)]
@@ -104,10 +117,24 @@ mod tests {
         );
         assert_eq!(out.len(), 8 + 60 + 4 + 60 + 3 + 1);
         assert_eq!(*out.last().unwrap(), b'\n');
-        let members = read(&out);
+        let members = read(&out).unwrap();
         assert_eq!(members[1].name, "odd");
         assert_eq!(members[1].data, b"abc");
         assert_eq!(members[1].mode, 0o100644);
+    }
+
+    #[test]
+    fn malformed_archives_are_refused() {
+        let mut out = Vec::new();
+        ArWriter::new(&mut out, 0)
+            .unwrap()
+            .append("member", b"data")
+            .unwrap();
+        assert!(read(b"not an archive").is_err());
+        assert!(read(&out[..out.len() - 1])
+            .unwrap_err()
+            .contains("past the end"));
+        assert!(read(&out[..20]).unwrap_err().contains("truncated"));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 use std::cmp::Ordering;
 use std::path::Path;
 
+use super::version;
 use crate::error::{Error, Result};
 
 /// One entry: its header fields and its full text (header to trailer, no blank line after).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct ChangelogEntry {
     pub package: String,
     pub version: String,
     pub distribution: String,
@@ -19,7 +20,7 @@ pub struct Entry {
 
 #[derive(Debug, Clone)]
 pub struct Changelog {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ChangelogEntry>,
 }
 
 impl Changelog {
@@ -30,8 +31,8 @@ impl Changelog {
             path: path.to_path_buf(),
             reason: format!("line {line}: {reason}"),
         };
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut open: Option<(Entry, Vec<&str>)> = None;
+        let mut entries: Vec<ChangelogEntry> = Vec::new();
+        let mut open: Option<(ChangelogEntry, Vec<&str>)> = None;
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
             if let Some(rest) = line.strip_prefix(" -- ") {
@@ -98,10 +99,10 @@ impl Changelog {
         maintainer: &str,
         mtime: i64,
     ) -> String {
-        let kept: Vec<&Entry> = self
+        let kept: Vec<&ChangelogEntry> = self
             .entries
             .iter()
-            .filter(|e| compare_versions(&e.version, version) != Ordering::Greater)
+            .filter(|e| version::compare(&e.version, version) != Ordering::Greater)
             .collect();
         let mut texts: Vec<String> = Vec::new();
         if kept.first().is_none_or(|e| e.version != version) {
@@ -133,7 +134,7 @@ impl Changelog {
     }
 }
 
-fn parse_header(line: &str) -> Option<Entry> {
+fn parse_header(line: &str) -> Option<ChangelogEntry> {
     let (package, rest) = line.split_once(" (")?;
     let (version, rest) = rest.split_once(") ")?;
     let (distribution, rest) = rest.split_once(';')?;
@@ -148,7 +149,7 @@ fn parse_header(line: &str) -> Option<Entry> {
     {
         return None;
     }
-    Some(Entry {
+    Some(ChangelogEntry {
         package: package.into(),
         version: version.into(),
         distribution: distribution.trim().into(),
@@ -234,68 +235,6 @@ fn parse_date(s: &str) -> Option<i64> {
     Some(local - sign * (zh * 3600 + zm * 60))
 }
 
-/// Debian version comparison (`dpkg --compare-versions`): epoch, then upstream version,
-/// then revision, each compared as alternating non-digit and digit runs, `~` first.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    fn split(v: &str) -> (u64, &str, &str) {
-        let (epoch, rest) = match v.split_once(':') {
-            Some((e, r)) => (e.parse().unwrap_or(0), r),
-            None => (0, v),
-        };
-        match rest.rsplit_once('-') {
-            Some((u, r)) => (epoch, u, r),
-            None => (epoch, rest, ""),
-        }
-    }
-    fn order(c: Option<u8>) -> i32 {
-        match c {
-            Some(b'~') => -1,
-            None => 0,
-            Some(c) if c.is_ascii_digit() => 0,
-            Some(c) if c.is_ascii_alphabetic() => i32::from(c),
-            Some(c) => i32::from(c) + 256,
-        }
-    }
-    fn part(a: &str, b: &str) -> Ordering {
-        let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-        while !a.is_empty() || !b.is_empty() {
-            loop {
-                let ca = a.first().copied().filter(|c| !c.is_ascii_digit());
-                let cb = b.first().copied().filter(|c| !c.is_ascii_digit());
-                if ca.is_none() && cb.is_none() {
-                    break;
-                }
-                let (oa, ob) = (order(ca), order(cb));
-                if oa != ob {
-                    return oa.cmp(&ob);
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
-            let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-            let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-            let na = std::str::from_utf8(&a[..da])
-                .unwrap_or("0")
-                .trim_start_matches('0');
-            let nb = std::str::from_utf8(&b[..db])
-                .unwrap_or("0")
-                .trim_start_matches('0');
-            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
-            if o != Ordering::Equal {
-                return o;
-            }
-            a = &a[da..];
-            b = &b[db..];
-        }
-        Ordering::Equal
-    }
-    let (ea, ua, ra) = split(a);
-    let (eb, ub, rb) = split(b);
-    ea.cmp(&eb)
-        .then_with(|| part(ua, ub))
-        .then_with(|| part(ra, rb))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,23 +273,6 @@ nimsforest-nats (2.14.6-1) unstable; urgency=medium
             Some(1_756_720_800)
         );
         assert_eq!(parse_date("01 Sep 2025 12:00"), None);
-    }
-
-    #[test]
-    fn versions_compare_like_dpkg() {
-        use Ordering::*;
-        for (a, b, o) in [
-            ("2.15.1-1", "2.15.1-1", Equal),
-            ("2.15.1-1", "2.15.10-1", Less),
-            ("2.15.1-2", "2.15.1-1", Greater),
-            ("2.12.0~RC.1-1", "2.12.0-1", Less),
-            ("1:1.0-1", "2.0-1", Greater),
-            ("1.0a-1", "1.0-1", Greater),
-            ("1.0+b1-1", "1.0-1", Greater),
-            ("1.0-1", "1.0-1.1", Less),
-        ] {
-            assert_eq!(compare_versions(a, b), o, "{a} vs {b}");
-        }
     }
 
     #[test]

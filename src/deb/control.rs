@@ -2,71 +2,8 @@
 
 use std::path::Path;
 
+use super::deb822::{self, get, Paragraph};
 use crate::error::{Error, Result};
-
-/// One deb822 paragraph: fields in file order, values without the `Name:` and with
-/// continuation lines kept verbatim (each still starts with its space).
-pub type Paragraph = Vec<(String, String)>;
-
-/// Parses deb822 text: paragraphs split by blank lines, `#` comment lines ignored
-/// (as `debian/control` allows), continuation lines start with a space or tab.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<Paragraph>> {
-    let bad = |line: usize, reason: &str| Error::Definition {
-        path: path.to_path_buf(),
-        reason: format!("line {line}: {reason}"),
-    };
-    let mut paragraphs = Vec::new();
-    let mut current: Paragraph = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.starts_with('#') {
-            continue;
-        }
-        if line.trim().is_empty() {
-            if !current.is_empty() {
-                paragraphs.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            let Some((_, value)) = current.last_mut() else {
-                return Err(bad(n, "continuation line without a field"));
-            };
-            value.push('\n');
-            value.push_str(line.trim_end());
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(bad(n, "expected `Field: value`"));
-        };
-        let valid = !name.is_empty()
-            && !name.starts_with('-')
-            && name
-                .bytes()
-                .all(|b| (b'!'..=b'~').contains(&b) && b != b':');
-        if !valid {
-            return Err(bad(n, &format!("invalid field name {name:?}")));
-        }
-        if current.iter().any(|(f, _)| f.eq_ignore_ascii_case(name)) {
-            return Err(bad(
-                n,
-                &format!("field {name} appears twice in one paragraph"),
-            ));
-        }
-        current.push((name.to_string(), value.trim().to_string()));
-    }
-    if !current.is_empty() {
-        paragraphs.push(current);
-    }
-    Ok(paragraphs)
-}
-
-pub fn get<'a>(paragraph: &'a Paragraph, name: &str) -> Option<&'a str> {
-    paragraph
-        .iter()
-        .find(|(f, _)| f.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
 
 /// Fields of the source paragraph that the binary package inherits (dpkg-gencontrol).
 const INHERITED: [&str; 5] = [
@@ -122,11 +59,12 @@ pub struct Template {
 impl Template {
     /// Reads `debian/control`: an optional source paragraph (`Source:`) and exactly one
     /// binary paragraph (`Package:`, `Architecture: any`).
-    pub fn from_paragraphs(path: &Path, paragraphs: Vec<Paragraph>) -> Result<Self> {
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let bad = |reason: String| Error::Definition {
             path: path.to_path_buf(),
             reason,
         };
+        let paragraphs = deb822::parse(text).map_err(|e| bad(e.to_string()))?;
         let (sources, binaries): (Vec<_>, Vec<_>) = paragraphs
             .into_iter()
             .partition(|p| get(p, "Source").is_some());
@@ -222,13 +160,7 @@ impl Template {
         all.sort_by_key(|(name, _)| rank(name));
         let mut out = String::new();
         for (name, value) in all {
-            out.push_str(&name);
-            out.push(':');
-            if !value.starts_with('\n') {
-                out.push(' ');
-            }
-            out.push_str(&value);
-            out.push('\n');
+            deb822::write_field(&mut out, &name, &value);
         }
         out
     }
@@ -259,8 +191,7 @@ Description: demo package
 ";
 
     fn template(text: &str) -> Result<Template> {
-        let path = Path::new("debian/control");
-        Template::from_paragraphs(path, parse(path, text)?)
+        Template::parse(Path::new("debian/control"), text)
     }
 
     #[test]

@@ -7,51 +7,61 @@ pub mod verify;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use crate::digest::sha256_file;
 use crate::error::{Error, IoContext, Result};
-use verify::{expect_hash, sha256_file};
+use verify::expect_hash;
 
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// A hash the download must have, and what it came from ("SHA256SUMS", "the pin").
 pub struct ExpectedHash<'a> {
-    pub against: &'static str,
+    pub against: String,
     pub sha256: &'a str,
 }
 
 pub struct Fetcher {
-    client: reqwest::blocking::Client,
+    /// Built on the first download: a build from a warm cache never needs it.
+    client: OnceLock<reqwest::blocking::Client>,
     cache_dir: PathBuf,
     bars: MultiProgress,
 }
 
 impl Fetcher {
-    pub fn new(cache_dir: PathBuf) -> Result<Self> {
-        let client = reqwest::blocking::Client::builder()
-            .user_agent(concat!("nimsforest-pkg/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None)
-            .build()
-            .map_err(|source| Error::Http {
-                url: String::new(),
-                source,
-            })?;
+    pub fn new(cache_dir: PathBuf) -> Self {
         // Progress bars only on a terminal: logs and CI stay quiet.
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        Ok(Self {
-            client,
+        Self {
+            client: OnceLock::new(),
             cache_dir,
             bars: MultiProgress::with_draw_target(target),
-        })
+        }
+    }
+
+    fn client(&self, url: &str) -> Result<&reqwest::blocking::Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("nimsforest-pkg/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(None)
+            .build()
+            .map_err(|source| Error::Http {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// GETs a small text file (a checksum list), with retries. Returns the body and the
@@ -112,17 +122,21 @@ impl Fetcher {
         std::fs::create_dir_all(cached.parent().expect("has parent")).at(&cached)?;
         let (temp, actual) = with_retries(|| self.download(url, name, &incoming))?;
         for check in expected {
-            expect_hash(name, check.against, check.sha256, &actual)?;
+            expect_hash(name, &check.against, check.sha256, &actual)?;
         }
         temp.persist(&cached).map_err(|e| e.error).at(&cached)?;
         Ok(cached)
     }
 
     fn get(&self, url: &str) -> Result<reqwest::blocking::Response> {
-        let response = self.client.get(url).send().map_err(|source| Error::Http {
-            url: url.to_string(),
-            source,
-        })?;
+        let response = self
+            .client(url)?
+            .get(url)
+            .send()
+            .map_err(|source| Error::Http {
+                url: url.to_string(),
+                source,
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(Error::HttpStatus {

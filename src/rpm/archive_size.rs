@@ -18,13 +18,15 @@
 //! on the file afterwards.
 
 use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use ::rpm::{
     CompressionType, Header, HeaderEntry, IndexData, IndexSignatureTag, Package, PackageMetadata,
     Timestamp,
 };
+
+use crate::compress;
 
 const PAYLOADSIZE: u32 = IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE as u32;
 const LONGARCHIVESIZE: u32 = IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE as u32;
@@ -36,13 +38,14 @@ const REGION: u32 = IndexSignatureTag::HEADER_SIGNATURES as u32;
 /// trailer).
 pub fn payload_archive_size(package: &Package) -> Result<u64, ::rpm::Error> {
     let payload = package.payload.as_slice();
-    let mut reader: Box<dyn Read + '_> = match package.payload_compression()? {
-        CompressionType::None => return Ok(payload.len() as u64),
-        CompressionType::Xz => Box::new(liblzma::read::XzDecoder::new(payload)),
-        CompressionType::Zstd => Box::new(zstd::stream::read::Decoder::new(payload)?),
-        CompressionType::Gzip => Box::new(flate2::read::GzDecoder::new(payload)),
+    let format = match package.payload_compression()? {
+        CompressionType::None => compress::Format::None,
+        CompressionType::Xz => compress::Format::Xz,
+        CompressionType::Zstd => compress::Format::Zstd,
+        CompressionType::Gzip => compress::Format::Gzip,
         other => return Err(::rpm::Error::UnsupportedCompressorType(other.to_string())),
     };
+    let mut reader = format.decoder(payload)?;
     Ok(io::copy(&mut reader, &mut io::sink())?)
 }
 

@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, IoContext, Result};
 
-/// The fields file inside the rpm/ directory.
-pub const FIELDS_FILE: &str = "nimsforest-nats.toml";
+/// The fields file of a package inside the rpm/ directory: `<package>.toml`.
+pub fn fields_file(package: &str) -> String {
+    format!("{package}.toml")
+}
 
 /// One scriptlet slot, the file that fills it, and its spec-file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,10 +214,11 @@ struct RawChangelogEntry {
 }
 
 impl RpmDefinition {
-    /// Reads `rpm/nimsforest-nats.toml`, the scriptlets present beside it, and the license
+    /// Reads `rpm/<package>.toml`, the scriptlets present beside it, and the license
     /// files it names (paths relative to the directory).
-    pub fn load(dir: &Path) -> Result<Self> {
-        let fields_path = dir.join(FIELDS_FILE);
+    pub fn load(dir: &Path, package: &str) -> Result<Self> {
+        let fields_file = fields_file(package);
+        let fields_path = dir.join(&fields_file);
         let text = fs::read_to_string(&fields_path).at(&fields_path)?;
         let bad = |reason: String| Error::Definition {
             path: fields_path.clone(),
@@ -309,7 +312,7 @@ impl RpmDefinition {
                 }
                 let data = fs::read(&path).map_err(|e| Error::Definition {
                     path: path.clone(),
-                    reason: format!("{what} file listed in {FIELDS_FILE}: {e}"),
+                    reason: format!("{what} file listed in {fields_file}: {e}"),
                 })?;
                 files.push((name, data));
             }

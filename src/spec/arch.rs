@@ -16,6 +16,8 @@ pub enum Arch {
     Ppc64le,
     S390x,
     Riscv64,
+    Loong64,
+    Mips64le,
 }
 
 /// What the ELF header of a binary built for an arch must say.
@@ -28,7 +30,7 @@ pub struct ElfIdent {
 }
 
 impl Arch {
-    pub const ALL: [Arch; 8] = [
+    pub const ALL: [Arch; 10] = [
         Arch::Amd64,
         Arch::Arm64,
         Arch::Arm7,
@@ -37,6 +39,8 @@ impl Arch {
         Arch::Ppc64le,
         Arch::S390x,
         Arch::Riscv64,
+        Arch::Loong64,
+        Arch::Mips64le,
     ];
 
     /// The suffix of upstream's asset name: `nats-server-vX-linux-{upstream}.tar.gz`.
@@ -50,6 +54,8 @@ impl Arch {
             Arch::Ppc64le => "ppc64le",
             Arch::S390x => "s390x",
             Arch::Riscv64 => "riscv64",
+            Arch::Loong64 => "loong64",
+            Arch::Mips64le => "mips64le",
         }
     }
 
@@ -66,6 +72,8 @@ impl Arch {
             Arch::Ppc64le => "ppc64el",
             Arch::S390x => "s390x",
             Arch::Riscv64 => "riscv64",
+            Arch::Loong64 => "loong64",
+            Arch::Mips64le => "mips64el",
         }
     }
 
@@ -80,9 +88,13 @@ impl Arch {
             Arch::Ppc64le => "ppc64le",
             Arch::S390x => "s390x",
             Arch::Riscv64 => "riscv64",
+            Arch::Loong64 => "loongarch64",
+            Arch::Mips64le => "mips64el",
         }
     }
 
+    /// The ELF identity of a binary for this arch (machine numbers from the System V ABI
+    /// registry, `EM_*` in glibc's elf.h).
     pub fn elf(self) -> ElfIdent {
         let (machine, is_64bit, little_endian) = match self {
             Arch::Amd64 => (62, true, true),
@@ -92,6 +104,9 @@ impl Arch {
             Arch::Ppc64le => (21, true, true),
             Arch::S390x => (22, true, false),
             Arch::Riscv64 => (243, true, true),
+            Arch::Loong64 => (258, true, true),
+            // Go's mips64le is the 64-bit little-endian MIPS ABI (n64).
+            Arch::Mips64le => (8, true, true),
         };
         ElfIdent {
             machine,
@@ -99,6 +114,15 @@ impl Arch {
             little_endian,
         }
     }
+}
+
+/// Every name `--arch` accepts, for error messages.
+pub fn known_names() -> String {
+    Arch::ALL
+        .iter()
+        .map(|a| a.upstream())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Arch {
@@ -129,6 +153,16 @@ mod tests {
             for name in [arch.upstream(), arch.deb(), arch.rpm()] {
                 assert_eq!(name.parse::<Arch>().unwrap(), arch, "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_per_world() {
+        for world in [Arch::upstream, Arch::deb, Arch::rpm] {
+            let mut names: Vec<&str> = Arch::ALL.iter().map(|&a| world(a)).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), Arch::ALL.len(), "{names:?}");
         }
     }
 

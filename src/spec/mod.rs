@@ -4,9 +4,16 @@ mod arch;
 mod definition;
 mod version;
 
-pub use arch::{Arch, ElfIdent};
-pub use definition::{is_sha256_hex, Asset, AssetSource, Definition, Upstream};
+pub use arch::{known_names as known_arch_names, Arch, ElfIdent};
+pub use definition::{Asset, AssetSource, Definition, Repository, Upstream};
 pub use version::{check_upstream, Version};
+
+/// A package format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Format {
+    Deb,
+    Rpm,
+}
 
 /// The name and full version of the package being built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +35,7 @@ pub mod release {
         format!("{}.tar.gz", stem(version, arch))
     }
 
+    /// A release asset: `{base}/v{version}/{file}`.
     pub fn url(base: &str, version: &str, file: &str) -> String {
         format!("{}/v{version}/{file}", base.trim_end_matches('/'))
     }

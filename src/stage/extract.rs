@@ -134,20 +134,95 @@ mod tests {
         h
     }
 
+    /// A complete ELF file header of an executable as Go's linker writes one for `arch`:
+    /// e_ident (class, data, version 1, System V ABI), ET_EXEC, e_machine, EV_CURRENT, an
+    /// entry point, program headers right after the file header, no section headers.
+    fn executable_header(arch: Arch) -> Vec<u8> {
+        let ident = arch.elf();
+        let half = |v: u16| match ident.little_endian {
+            true => v.to_le_bytes(),
+            false => v.to_be_bytes(),
+        };
+        let word = |v: u32| match ident.little_endian {
+            true => v.to_le_bytes(),
+            false => v.to_be_bytes(),
+        };
+        let mut h = vec![0x7f, b'E', b'L', b'F'];
+        h.push(if ident.is_64bit { 2 } else { 1 });
+        h.push(if ident.little_endian { 1 } else { 2 });
+        h.extend([1, 0]); // EI_VERSION, EI_OSABI (System V)
+        h.resize(16, 0);
+        h.extend(half(2)); // e_type: ET_EXEC
+        h.extend(half(ident.machine));
+        h.extend(word(1)); // e_version
+        if ident.is_64bit {
+            let xword = |v: u64| match ident.little_endian {
+                true => v.to_le_bytes(),
+                false => v.to_be_bytes(),
+            };
+            h.extend(xword(0x46_1000)); // e_entry
+            h.extend(xword(64)); // e_phoff
+            h.extend(xword(0)); // e_shoff
+            h.extend(word(0)); // e_flags
+            h.extend(half(64)); // e_ehsize
+            h.extend(half(56)); // e_phentsize
+        } else {
+            h.extend(word(0x8_1000)); // e_entry
+            h.extend(word(52)); // e_phoff
+            h.extend(word(0)); // e_shoff
+            h.extend(word(0)); // e_flags
+            h.extend(half(52)); // e_ehsize
+            h.extend(half(32)); // e_phentsize
+        }
+        h.extend(half(7)); // e_phnum
+        h.extend(half(0)); // e_shentsize
+        h.extend(half(0)); // e_shnum
+        h.extend(half(0)); // e_shstrndx
+        assert_eq!(h.len(), if ident.is_64bit { 64 } else { 52 });
+        h
+    }
+
     #[test]
-    fn elf_arch_is_checked() {
-        let amd64 = elf(2, 1, 62u16.to_le_bytes());
-        check_elf(&amd64, Arch::Amd64, "f").unwrap();
-        let err = check_elf(&amd64, Arch::Arm64, "f").unwrap_err().to_string();
+    fn every_arch_accepts_its_own_header_and_no_other() {
+        for own in Arch::ALL {
+            let header = executable_header(own);
+            for arch in Arch::ALL {
+                let arm32 = [Arch::Arm7, Arch::Arm6];
+                let same = arch == own || (arm32.contains(&arch) && arm32.contains(&own));
+                assert_eq!(
+                    check_elf(&header, arch, "f").is_ok(),
+                    same,
+                    "{own} as {arch}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn loong64_and_mips64le_headers() {
+        // EM_LOONGARCH (258) and EM_MIPS (8), 64-bit little-endian: what `file` reports as
+        // "ELF 64-bit LSB executable, LoongArch" and "... MIPS, MIPS-III".
+        let loong = executable_header(Arch::Loong64);
+        assert_eq!((loong[4], loong[5], &loong[18..20]), (2, 1, &[2u8, 1][..]));
+        check_elf(&loong, Arch::Loong64, "f").unwrap();
+        let mips = executable_header(Arch::Mips64le);
+        assert_eq!((mips[4], mips[5], &mips[18..20]), (2, 1, &[8u8, 0][..]));
+        check_elf(&mips, Arch::Mips64le, "f").unwrap();
+        let err = check_elf(&mips, Arch::Loong64, "f")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("arm64") && err.contains("e_machine 62"),
+            err.contains(
+                "expected ELF64 little-endian e_machine 258, found ELF64 little-endian e_machine 8"
+            ),
             "{err}"
         );
-        let s390x = elf(2, 2, 22u16.to_be_bytes());
-        check_elf(&s390x, Arch::S390x, "f").unwrap();
-        assert!(check_elf(&elf(1, 1, 40u16.to_le_bytes()), Arch::Arm7, "f").is_ok());
-        assert!(check_elf(&elf(1, 1, 40u16.to_le_bytes()), Arch::Arm64, "f").is_err());
-        assert!(check_elf(b"#!/bin/sh\necho hi\n", Arch::Amd64, "f").is_err());
+        // A big-endian MIPS64 binary (Go's mips64) is not a mips64le one.
+        let big = elf(2, 2, 8u16.to_be_bytes());
+        let err = check_elf(&big, Arch::Mips64le, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("found ELF64 big-endian e_machine 8"), "{err}");
     }
 
     fn tarball(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> tempfile::NamedTempFile {

@@ -1,6 +1,7 @@
 //! A Packages stanza, field for field as `apt-ftparchive packages` (apt 2.6) writes it.
 
-use super::deb::{Checksums, Field};
+use crate::deb::deb822::{self, Field};
+use crate::digest::Digests;
 
 /// The field order apt-ftparchive writes (apt's `TFRewritePackageOrder`, as apt 2.6
 /// emits it). Fields not listed follow in the order the control file has them.
@@ -72,7 +73,7 @@ const WRITTEN: &[&str] = &[
 
 /// The stanza for a package file at `filename` (relative to the repository root), ending
 /// in one newline (a Packages file separates stanzas with an empty line).
-pub fn packages_stanza(control: &[Field], filename: &str, sums: &Checksums) -> String {
+pub fn packages_stanza(control: &[Field], filename: &str, sums: &Digests) -> String {
     let size = sums.size.to_string();
     let written: [(&str, &str); 6] = [
         ("Filename", filename),
@@ -87,15 +88,7 @@ pub fn packages_stanza(control: &[Field], filename: &str, sums: &Checksums) -> S
         .filter(|(name, _)| !WRITTEN.iter().any(|w| w.eq_ignore_ascii_case(name)))
         .collect();
     let mut out = String::new();
-    let mut line = |name: &str, value: &str| {
-        out.push_str(name);
-        out.push(':');
-        if !value.starts_with('\n') {
-            out.push(' ');
-        }
-        out.push_str(value);
-        out.push('\n');
-    };
+    let mut line = |name: &str, value: &str| deb822::write_field(&mut out, name, value);
     for known in ORDER {
         if let Some((_, value)) = written.iter().find(|(name, _)| name == known) {
             line(known, value);
@@ -115,11 +108,10 @@ pub fn packages_stanza(control: &[Field], filename: &str, sums: &Checksums) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::apt::deb::parse_paragraph;
 
     #[test]
     fn fields_in_apt_ftparchive_order() {
-        let control = parse_paragraph(
+        let control = deb822::parse_one(
             "Package: nimsforest-nats\nVersion: 2.15.1-1\nArchitecture: amd64\n\
              X-Custom: kept last\nMaintainer: M <m@example.org>\nInstalled-Size: 18449\n\
              Pre-Depends: passwd\nDepends: init-system-helpers (>= 1.54~)\nSection: net\n\
@@ -127,7 +119,7 @@ mod tests {
              Size: 1\nDescription: short\n long line\n .\n  * item\n",
         )
         .unwrap();
-        let sums = Checksums {
+        let sums = Digests {
             size: 5525000,
             md5: "m".into(),
             sha1: "s1".into(),

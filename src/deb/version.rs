@@ -124,4 +124,14 @@ mod tests {
         less("1.0", "1.0-0.1");
         assert_eq!(compare("1.0", "1.0-0"), Ordering::Equal);
     }
+
+    #[test]
+    fn epochs_must_be_numbers() {
+        // dpkg refuses `a:1.0` as a version; compared, its `a:` is part of the upstream
+        // version, not an epoch that parses as 0.
+        less("a:1.0", "1:0.1");
+        less("a:1.0", "b:1.0");
+        less("1.0a-1", "a:1.0");
+        less("1.0+b1-1", "1:1.0-1");
+    }
 }

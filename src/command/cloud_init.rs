@@ -1,0 +1,63 @@
+//! `nimsforest-pkg cloud-init`: prints a node's `#cloud-config` user-data.
+
+use std::path::PathBuf;
+
+use super::Context;
+use crate::cloudinit::{self, CloudInit};
+use crate::error::{IoContext, Result};
+use crate::repo::{APT_DIR, RPM_DIR};
+
+#[derive(Debug, clap::Args)]
+pub struct CloudInitArgs {
+    /// The URL the `repo` tree is served at.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// The repository's public key (armored), e.g. OUT/ID.asc.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// The yum/dnf variant instead of apt.
+    #[arg(long)]
+    pub rpm: bool,
+
+    #[arg(long, default_value = "stable")]
+    pub suite: String,
+
+    /// The forest (NATS cluster) this node joins; written to /etc/morpheus/node-info.json.
+    #[arg(long, value_name = "ID")]
+    pub forest_id: Option<String>,
+
+    /// A cluster route, e.g. nats-route://10.0.0.2:6222 (repeat for every node).
+    #[arg(long = "route", value_name = "URL")]
+    pub routes: Vec<String>,
+
+    /// The node's host name (its NATS server_name).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+
+    /// Install this package version instead of the newest.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
+    let definition = ctx.definition()?;
+    let public_key_armored = std::fs::read_to_string(&args.key).at(&args.key)?;
+    let base = args.url.trim_end_matches('/');
+    let user_data = cloudinit::user_data(&CloudInit {
+        package: definition.name,
+        repository: definition.repository,
+        repo_url: format!("{base}/{}", if args.rpm { RPM_DIR } else { APT_DIR }),
+        public_key_armored,
+        suite: args.suite,
+        component: "main".into(),
+        forest_id: args.forest_id,
+        routes: args.routes,
+        server_name: args.server_name,
+        rpm: args.rpm,
+        version: args.version,
+    })?;
+    print!("{user_data}");
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! An apt repository of the fixture release, shared by the hermetic comparison with
+//! apt-ftparchive and the system tests' real apt clients.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use nimsforest_pkg::repo::apt::{self, AptOptions};
+use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+
+use crate::harness::*;
+
+/// The .debs of both fixture versions for amd64 and arm64, built once by the real tool.
+pub fn debs() -> &'static [PathBuf] {
+    static DEBS: OnceLock<(Project, Vec<PathBuf>)> = OnceLock::new();
+    let (_, debs) = DEBS.get_or_init(|| {
+        let project = Project::new();
+        let url = &MirrorServer::shared().url;
+        let out = project.path().join("debs");
+        let out_arg = out.to_str().expect("utf-8 path");
+        let build = |project: &Project| {
+            project.ok(&[
+                "build",
+                "--format",
+                "deb",
+                "--arch",
+                "amd64,arm64",
+                "--mirror",
+                url,
+                "--out",
+                out_arg,
+            ]);
+        };
+        build(&project);
+        project.pin(OLD, url);
+        build(&project);
+        let mut debs: Vec<PathBuf> = std::fs::read_dir(&out)
+            .expect("read debs")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+            .collect();
+        debs.sort();
+        assert_eq!(debs.len(), 4, "{debs:?}");
+        (project, debs)
+    });
+    debs
+}
+
+pub fn new_signer() -> Signer {
+    let key = keygen(
+        "NimsForest test repository <test@nimsforest.invalid>",
+        KeyAlgorithm::Ed25519,
+        None,
+    )
+    .expect("keygen");
+    Signer::from_armored(&key.secret_armored, None, "test key").expect("signer")
+}
+
+/// The key the repositories below are signed with (and the clients trust).
+pub fn signer() -> &'static Signer {
+    static SIGNER: OnceLock<Signer> = OnceLock::new();
+    SIGNER.get_or_init(new_signer)
+}
+
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A repository holding the four .debs, signed by `signer`; returns it and how long
+/// `update` took.
+pub fn repository(signer: &Signer) -> (tempfile::TempDir, Duration) {
+    let repo = scratch("nimsforest-apt-");
+    let opts = apt_options();
+    let debs = debs();
+    let start = Instant::now();
+    let report = apt::update(repo.path(), debs, &opts, signer).expect("apt update");
+    let took = start.elapsed();
+    assert_eq!(report.added.len(), 4, "{report:?}");
+    (repo, took)
+}
+
+/// `Filename` -> stanza text, for every stanza of a Packages-style text.
+pub fn stanzas(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let filename = s
+                .lines()
+                .find_map(|l| l.strip_prefix("Filename: "))
+                .unwrap_or_else(|| panic!("stanza without Filename:\n{s}"))
+                .to_string();
+            (filename, format!("{}\n", s.trim_matches('\n')))
+        })
+        .collect()
+}
+
+/// The definition's apt settings, dated now.
+pub fn apt_options() -> AptOptions {
+    AptOptions::new(&definition().repository, SystemTime::now())
+}

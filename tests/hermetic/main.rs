@@ -1,0 +1,23 @@
+//! The hermetic tier: the real `nimsforest-pkg` binary against the fixture release mirror,
+//! its output checked with the reference tools (dpkg-deb, lintian, rpm, rpmlint,
+//! apt-ftparchive, createrepo_c, dnf, gpgv, sqv, cloud-init, actionlint). Needs no root,
+//! no network beyond loopback and the package registries: `cargo test` runs it.
+
+#[path = "../common/apt_repo.rs"]
+#[allow(dead_code)]
+mod apt_repo;
+#[path = "../common/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+mod arch32;
+mod bad_input;
+mod build;
+mod cloudinit;
+mod deps;
+mod pin;
+mod publish;
+mod repo_apt;
+mod repo_dnf;
+mod sign;
+mod workflow;

@@ -1,0 +1,17 @@
+//! The system tier: packages installed on booted systemd nodes (systemd-nspawn), a
+//! three-node cluster, real apt in chroots, arm64 under qemu. Selected with
+//! `cargo test --features system-tests --test system` (scripts/test.sh does), as root.
+//! A test that cannot run here fails with the reason; none is skipped.
+
+#[path = "../common/apt_repo.rs"]
+#[allow(dead_code)]
+mod apt_repo;
+#[path = "../common/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+mod apt_client;
+mod cluster;
+mod install;
+mod nats;
+mod node;
