@@ -36,8 +36,9 @@ impl Staging {
     /// rewrites `out/SHA256SUMS` to cover every package there. Returns the final paths.
     pub fn commit(self, files: &[String]) -> Result<Vec<PathBuf>> {
         let sums_path = self.out.join(SUMS_FILE);
-        let mut sums = match std::fs::read_to_string(&sums_path) {
-            Ok(text) => {
+        let mut sums = match std::fs::read_to_string(&sums_path).optional_at(&sums_path)? {
+            None => Sha256Sums::default(),
+            Some(text) => {
                 Sha256Sums::parse(&sums_path.display().to_string(), &text).map_err(|e| {
                     Error::Repository {
                         path: sums_path.clone(),
@@ -45,8 +46,6 @@ impl Staging {
                     }
                 })?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sha256Sums::default(),
-            Err(e) => return Err(e).at(&sums_path),
         };
         let mut done = Vec::new();
         for name in files {

@@ -157,6 +157,9 @@ impl Error {
 /// Attaches a path to an I/O error.
 pub trait IoContext<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+
+    /// Like `at`, but a missing file or directory is `None` rather than an error.
+    fn optional_at(self, path: impl Into<PathBuf>) -> Result<Option<T>>;
 }
 
 impl<T> IoContext<T> for std::io::Result<T> {
@@ -165,5 +168,16 @@ impl<T> IoContext<T> for std::io::Result<T> {
             path: path.into(),
             source,
         })
+    }
+
+    fn optional_at(self, path: impl Into<PathBuf>) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                path: path.into(),
+                source,
+            }),
+        }
     }
 }

@@ -72,15 +72,11 @@ pub fn pin(
         ),
         Target::PinsFile(path) => (path, &[], false),
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e)
-            if matches!(target, Target::PinsFile(_))
-                && e.kind() == std::io::ErrorKind::NotFound =>
-        {
-            String::new()
-        }
-        Err(e) => return Err(e).at(path),
+    let text = match (std::fs::read_to_string(path).optional_at(path)?, target) {
+        (Some(text), _) => text,
+        // A pins file is created; a manifest must exist.
+        (None, Target::PinsFile(_)) => String::new(),
+        (None, Target::Manifest(_)) => std::fs::read_to_string(path).at(path)?,
     };
     let updated =
         rewrite(&text, table_path, version, released, &sha256, new_version).map_err(|reason| {

@@ -44,10 +44,18 @@ impl Context {
 pub fn source_date_epoch() -> Result<Option<u64>> {
     const NAME: &str = "SOURCE_DATE_EPOCH";
     match std::env::var(NAME) {
-        Ok(value) => value.trim().parse().map(Some).map_err(|_| Error::Usage {
-            what: NAME.into(),
-            reason: format!("{value:?} is not a number of seconds since 1970"),
-        }),
+        Ok(value) => match value.trim().parse::<u64>() {
+            // RPM headers hold 32-bit times.
+            Ok(secs) if secs <= u64::from(u32::MAX) => Ok(Some(secs)),
+            Ok(_) => Err(Error::Usage {
+                what: NAME.into(),
+                reason: format!("{value} is after 2106, beyond RPM's 32-bit times"),
+            }),
+            Err(_) => Err(Error::Usage {
+                what: NAME.into(),
+                reason: format!("{value:?} is not a number of seconds since 1970"),
+            }),
+        },
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::Usage {
             what: NAME.into(),

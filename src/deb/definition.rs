@@ -89,10 +89,8 @@ fn read_text(path: &Path) -> Result<String> {
 fn read_variant(dir: &Path, package: &str, name: &str) -> Result<Option<(PathBuf, Vec<u8>)>> {
     let mut found = Vec::new();
     for path in [dir.join(format!("{package}.{name}")), dir.join(name)] {
-        match std::fs::read(&path) {
-            Ok(data) => found.push((path, data)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).at(path),
+        if let Some(data) = std::fs::read(&path).optional_at(&path)? {
+            found.push((path, data));
         }
     }
     if found.len() > 1 {

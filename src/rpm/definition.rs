@@ -279,23 +279,20 @@ impl RpmDefinition {
         let mut scriptlets = Vec::new();
         for phase in Phase::ALL {
             let path = dir.join(phase.file_name());
-            match fs::read(&path) {
-                Ok(bytes) => {
-                    let body = String::from_utf8(bytes).map_err(|_| Error::Definition {
-                        path: path.clone(),
-                        reason: "scriptlet is not UTF-8".into(),
-                    })?;
-                    if body.trim().is_empty() {
-                        return Err(Error::Definition {
-                            path,
-                            reason: "scriptlet is empty (delete the file to have none)".into(),
-                        });
-                    }
-                    scriptlets.push((phase, body));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).at(&path),
+            let Some(bytes) = fs::read(&path).optional_at(&path)? else {
+                continue;
+            };
+            let body = String::from_utf8(bytes).map_err(|_| Error::Definition {
+                path: path.clone(),
+                reason: "scriptlet is not UTF-8".into(),
+            })?;
+            if body.trim().is_empty() {
+                return Err(Error::Definition {
+                    path,
+                    reason: "scriptlet is empty (delete the file to have none)".into(),
+                });
             }
+            scriptlets.push((phase, body));
         }
 
         let read_files = |list: &[String], what: &str| -> Result<Vec<(String, Vec<u8>)>> {

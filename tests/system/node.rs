@@ -18,7 +18,7 @@ use crate::harness::*;
 
 /// Fails the calling test, with every reason, when this machine cannot run system tests:
 /// they need root (namespaces, mounts, chroot), systemd-nspawn, mmdebstrap, iproute2 and a
-/// writable cgroup tree. Asked for and impossible is a failure, never a skip.
+/// cgroup tree. Asked for and impossible is a failure, never a skip.
 pub fn require_system() {
     static MISSING: OnceLock<Vec<String>> = OnceLock::new();
     let missing = MISSING.get_or_init(|| {
@@ -44,8 +44,14 @@ pub fn require_system() {
                 missing.push(format!("{program} on PATH (scripts/deps.sh installs it)"));
             }
         }
-        if !Path::new("/sys/fs/cgroup/cgroup.controllers").is_file() {
-            missing.push("a cgroup v2 tree at /sys/fs/cgroup".into());
+        // A cgroup tree systemd can run in: v2 (`/sys/fs/cgroup`) or v1's named systemd
+        // hierarchy (`/sys/fs/cgroup/systemd`, with or without the v2 `unified` one).
+        let cgroup_trees = ["/sys/fs/cgroup", "/sys/fs/cgroup/systemd"];
+        if !cgroup_trees
+            .iter()
+            .any(|t| Path::new(t).join("cgroup.procs").exists())
+        {
+            missing.push("a mounted cgroup tree (/sys/fs/cgroup)".into());
         }
         missing
     });

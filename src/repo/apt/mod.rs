@@ -132,8 +132,8 @@ pub fn update(
             continue;
         }
         let target = root.join(&entry.filename);
-        match std::fs::read(&target) {
-            Ok(published) => {
+        match std::fs::read(&target).optional_at(&target)? {
+            Some(published) => {
                 let published_sha256 = sha256_hex(&published);
                 if published_sha256 != sums.sha256 {
                     return Err(Error::Repository {
@@ -147,10 +147,9 @@ pub fn update(
                     });
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            None => {
                 to_add.insert(entry.filename.clone(), (source, sums));
             }
-            Err(e) => return Err(e).at(target),
         }
         entries.insert(entry.filename.clone(), entry);
     }
@@ -335,11 +334,7 @@ fn check_options(root: &Path, opts: &AptOptions) -> Result<()> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at(path),
-    }
+    std::fs::read_to_string(path).optional_at(path)
 }
 
 /// `pool/COMPONENT/PREFIX/SOURCE/PACKAGE_VERSION_ARCH.deb`, Debian's pool layout (the
@@ -384,10 +379,8 @@ struct Known {
 /// Stanzas of the component's current `Packages` files, by `Filename:`.
 fn indexed_stanzas(root: &Path, component_dir: &Path) -> Result<HashMap<String, Known>> {
     let mut known = HashMap::new();
-    let dirs = match std::fs::read_dir(component_dir) {
-        Ok(dirs) => dirs,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(known),
-        Err(e) => return Err(e).at(component_dir),
+    let Some(dirs) = std::fs::read_dir(component_dir).optional_at(component_dir)? else {
+        return Ok(known);
     };
     for dir in dirs {
         let dir = dir.at(component_dir)?;

@@ -66,10 +66,8 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
 
 pub(super) fn files(root: &Path, component: &str) -> Result<Vec<(PathBuf, String)>> {
     fn walk(dir: &Path, relative: &str, out: &mut Vec<(PathBuf, String)>) -> Result<()> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).at(dir),
+        let Some(entries) = std::fs::read_dir(dir).optional_at(dir)? else {
+            return Ok(());
         };
         for entry in entries {
             let entry = entry.at(dir)?;

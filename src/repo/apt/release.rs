@@ -71,10 +71,8 @@ pub(super) fn write_indexes(
 
 /// Removes by-hash copies named by neither the new nor the previous `Release`.
 pub(super) fn prune_by_hash(component_dir: &Path, keep: &BTreeSet<String>) -> Result<()> {
-    let dirs = match std::fs::read_dir(component_dir) {
-        Ok(dirs) => dirs,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).at(component_dir),
+    let Some(dirs) = std::fs::read_dir(component_dir).optional_at(component_dir)? else {
+        return Ok(());
     };
     for dir in dirs {
         let dir = dir.at(component_dir)?;
