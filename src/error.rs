@@ -105,6 +105,10 @@ pub enum Error {
     #[error("signing {what}: {reason}")]
     Signing { what: String, reason: String },
 
+    /// An object store request that failed (after the store client's retries).
+    #[error("{url}: {reason}")]
+    Store { url: String, reason: String },
+
     /// A package repository (or a file going into one) that cannot be updated as asked.
     #[error("{path}: {reason}")]
     Repository { path: PathBuf, reason: String },
@@ -132,7 +136,10 @@ impl Error {
             | Error::WrongElf { .. }
             | Error::MissingChecksum { .. }
             | Error::MalformedChecksums { .. } => 3,
-            Error::HttpStatus { .. } | Error::Http { .. } | Error::Truncated { .. } => 4,
+            Error::HttpStatus { .. }
+            | Error::Http { .. }
+            | Error::Truncated { .. }
+            | Error::Store { .. } => 4,
             Error::Arch { source, .. } => source.exit_code(),
             _ => 1,
         }

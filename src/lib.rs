@@ -27,5 +27,6 @@ pub mod rpm;
 pub mod sign;
 pub mod spec;
 pub mod stage;
+pub mod store;
 
 pub use error::{Error, Result};

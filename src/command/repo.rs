@@ -9,12 +9,14 @@ use crate::repo::apt::AptOptions;
 use crate::repo::{self, RepoPlan, APT_DIR, RPM_DIR};
 use crate::sign::Signer;
 use crate::spec::Format;
+use crate::store::{self, Metered, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct RepoArgs {
-    /// The repository tree to create or extend.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// The repository to create or extend: a directory, or s3://BUCKET[/PREFIX] (credentials,
+    /// region and endpoint from the AWS_* environment variables).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub out: String,
 
     /// Where the packages are.
     #[arg(long, default_value = "dist", value_name = "DIR")]
@@ -40,6 +42,15 @@ pub struct RepoArgs {
     /// comes from $NIMSFOREST_SIGNING_KEY_PASSPHRASE.
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
+
+    /// Keep only the newest N versions of each package and arch; older package files are
+    /// deleted once no index a client may still read names them.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+
+    /// Print each object written or deleted, as it is.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
@@ -60,24 +71,50 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
         },
         repository,
         dist: args.dist,
-        out: args.out,
         url: args.url,
         date,
+        keep: args.keep,
     };
-    let summary = repo::publish(&plan, &signer)?;
-    let describe = |added: &[String], unchanged: bool| match (added.len(), unchanged) {
-        (_, true) => "unchanged".to_string(),
-        (0, false) => "re-indexed".to_string(),
-        (n, false) => format!("{n} package(s) added"),
+    let target = store::open(&args.out, date)?;
+    let mut metered = Metered::new(target.as_ref());
+    metered.verbose = args.verbose;
+    let summary = repo::publish(&metered, &plan, &signer)?;
+    let describe = |added: usize, retired: usize, deleted: usize, unchanged: bool| {
+        if unchanged {
+            return "unchanged".to_string();
+        }
+        let mut parts = vec![match added {
+            0 => "re-indexed".to_string(),
+            n => format!("{n} package(s) added"),
+        }];
+        if retired > 0 {
+            parts.push(format!("{retired} dropped from the indexes"));
+        }
+        if deleted > 0 {
+            parts.push(format!("{deleted} deleted"));
+        }
+        parts.join(", ")
     };
+    let location = |dir: &str| store::join(&args.out, dir);
     if let Some(apt) = summary.apt {
-        let dir = plan.out.join(APT_DIR);
-        println!("{}: {}", dir.display(), describe(&apt.added, apt.unchanged));
+        let what = describe(
+            apt.added.len(),
+            apt.retired.len(),
+            apt.deleted.len(),
+            apt.unchanged,
+        );
+        println!("{}: {what}", location(APT_DIR));
     }
     if let Some(dnf) = summary.dnf {
-        let dir = plan.out.join(RPM_DIR);
-        println!("{}: {}", dir.display(), describe(&dnf.added, dnf.unchanged));
+        let what = describe(
+            dnf.added.len(),
+            dnf.retired.len(),
+            dnf.deleted.len(),
+            dnf.unchanged,
+        );
+        println!("{}: {what}", location(RPM_DIR));
     }
     println!("signed by {}", signer.fingerprint());
+    eprintln!("{}: {}", metered.location(), metered.traffic());
     Ok(())
 }

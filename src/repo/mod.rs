@@ -14,14 +14,17 @@
 
 pub mod apt;
 pub mod dnf;
+#[cfg(test)]
+mod test_support;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::atomic;
 use crate::error::{Error, IoContext, Result};
 use crate::sign::Signer;
 use crate::spec::{Format, Repository};
+use crate::store::Store;
 
 /// What the repository writers need from the OpenPGP signer (implemented by
 /// `crate::sign::Signer`; tests may use any key).
@@ -30,6 +33,11 @@ pub trait IndexSigner: Sync {
     fn clearsign(&self, text: &str) -> Result<String>;
     /// An ASCII-armored detached signature (apt's `Release.gpg`, dnf's `repomd.xml.asc`).
     fn detached_armored(&self, data: &[u8]) -> Result<String>;
+    /// The text of a clear-signed document this key signed (with a final line break), or
+    /// why not: what a publication reads back before it builds on it.
+    fn verify_clearsigned(&self, signed: &str) -> Result<String>;
+    /// Whether `signature` is this key's detached signature of `data`.
+    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()>;
 }
 
 pub const APT_DIR: &str = "apt";
@@ -38,12 +46,13 @@ pub const RPM_DIR: &str = "rpm";
 pub struct RepoPlan {
     pub repository: Repository,
     pub dist: PathBuf,
-    pub out: PathBuf,
     /// Where OUT will be served, for the client files.
     pub url: Option<String>,
     pub formats: Vec<Format>,
     pub apt: apt::AptOptions,
     pub date: SystemTime,
+    /// Keep only the newest N versions of each package and arch (both formats).
+    pub keep: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -52,34 +61,34 @@ pub struct RepoSummary {
     pub dnf: Option<dnf::DnfReport>,
 }
 
-pub fn publish(plan: &RepoPlan, signer: &Signer) -> Result<RepoSummary> {
+/// Publishes dist/ into `store` (see the module documentation), then the key and client
+/// files, each written only when it changed.
+pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &Signer) -> Result<RepoSummary> {
     let repo = &plan.repository;
     let mut summary = RepoSummary::default();
-    std::fs::create_dir_all(&plan.out).at(&plan.out)?;
     if plan.formats.contains(&Format::Deb) {
         let debs = packages_in(&plan.dist, "deb")?;
-        summary.apt = Some(apt::update(
-            &plan.out.join(APT_DIR),
-            &debs,
-            &plan.apt,
-            signer,
-        )?);
+        let opts = apt::AptOptions {
+            keep: plan.keep,
+            ..plan.apt.clone()
+        };
+        summary.apt = Some(apt::update(store, APT_DIR, &debs, &opts, signer)?);
     }
     if plan.formats.contains(&Format::Rpm) {
         let rpms = packages_in(&plan.dist, "rpm")?;
-        let opts = dnf::DnfOptions { date: plan.date };
+        let opts = dnf::DnfOptions {
+            date: plan.date,
+            keep: plan.keep,
+        };
         let sign = |package: &mut ::rpm::Package| signer.sign_rpm(package);
-        summary.dnf = Some(dnf::update(
-            &plan.out.join(RPM_DIR),
-            &rpms,
-            &opts,
-            signer,
-            &sign,
-        )?);
+        summary.dnf = Some(dnf::update(store, RPM_DIR, &rpms, &opts, signer, &sign)?);
     }
     let key = signer.public_key_armored();
-    let write = |name: String, data: &[u8]| {
-        atomic::write_if_changed(&plan.out.join(name), data, atomic::Options::REPLACE)
+    let write = |name: String, data: &[u8]| -> Result<()> {
+        if store.get(&name)?.as_deref() != Some(data) {
+            store.put(&name, data)?;
+        }
+        Ok(())
     };
     write(repo.public_key_file(), key.as_bytes())?;
     write(repo.rpm_key_file(), key.as_bytes())?;

@@ -209,9 +209,15 @@ impl Signer {
         self
     }
 
-    /// Signs an RPM in its header (v4 signature tags, via the rpm crate's signing API).
+    /// Signs an RPM in its header (v4 signature tags, via the rpm crate's signing API). The
+    /// signature is dated at the package's build time (or the key's creation, if later), so
+    /// signing the same package with the same key always gives the same bytes: a repository
+    /// recognises a package it published before by its checksum.
     pub fn sign_rpm(&self, package: &mut ::rpm::Package) -> Result<()> {
-        let time = self.time().as_secs();
+        let built = package.metadata.get_build_time().unwrap_or(0);
+        let time = u32::try_from(built)
+            .unwrap_or(u32::MAX)
+            .max(self.valid_from);
         // Through the writer's helper: plain signing drops the archive size rpm2cpio needs.
         crate::rpm::sign_rpm(package, RpmSigning(self), time).map_err(|e| Error::Signing {
             what: format!(
@@ -261,6 +267,13 @@ impl Signer {
         )
     }
 
+    fn verify_error(&self, what: &str, e: pgp::errors::Error) -> Error {
+        Error::Signing {
+            what: format!("checking {what} against key {}", self.fingerprint()),
+            reason: e.to_string(),
+        }
+    }
+
     fn signing_error(&self, what: &str, e: pgp::errors::Error) -> Error {
         Error::Signing {
             what: format!("{what} with key {}", self.fingerprint()),
@@ -301,6 +314,39 @@ impl crate::repo::IndexSigner for Signer {
         self.binary_signature(data, self.time())
             .and_then(|sig| DetachedSignature::new(sig).to_armored_string(ArmorOptions::default()))
             .map_err(|e| self.signing_error("a detached signature", e))
+    }
+
+    fn verify_clearsigned(&self, signed: &str) -> Result<String> {
+        let (message, _) = CleartextSignedMessage::from_string(signed)
+            .map_err(|e| self.verify_error("a clear-signed document", e))?;
+        let verified = match self.choice {
+            SigningKeyChoice::Primary => message.verify(self.key.primary_key.public_key()),
+            SigningKeyChoice::Subkey(i) => {
+                message.verify(self.key.secret_subkeys[i].key.public_key())
+            }
+        };
+        verified.map_err(|e| self.verify_error("a clear-signed document", e))?;
+        // The cleartext as written: dash-escaped lines unescaped, the final line break back.
+        let mut text: String = message
+            .text()
+            .lines()
+            .map(|l| l.strip_prefix("- ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.push('\n');
+        Ok(text)
+    }
+
+    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()> {
+        let (signature, _) = DetachedSignature::from_string(signature)
+            .map_err(|e| self.verify_error("a detached signature", e))?;
+        match self.choice {
+            SigningKeyChoice::Primary => signature.verify(self.key.primary_key.public_key(), data),
+            SigningKeyChoice::Subkey(i) => {
+                signature.verify(self.key.secret_subkeys[i].key.public_key(), data)
+            }
+        }
+        .map_err(|e| self.verify_error("a detached signature", e))
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nimsforest_pkg::repo::apt::{self, AptOptions};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;
 
@@ -76,7 +77,8 @@ pub fn repository(signer: &Signer) -> (tempfile::TempDir, Duration) {
     let opts = apt_options();
     let debs = debs();
     let start = Instant::now();
-    let report = apt::update(repo.path(), debs, &opts, signer).expect("apt update");
+    let store = LocalStore::new(repo.path().to_path_buf());
+    let report = apt::update(&store, "", debs, &opts, signer).expect("apt update");
     let took = start.elapsed();
     assert_eq!(report.added.len(), 4, "{report:?}");
     (repo, took)

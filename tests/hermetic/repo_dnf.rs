@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use nimsforest_pkg::repo::dnf::{update, DnfOptions, DnfReport};
+use nimsforest_pkg::repo::dnf::{self, DnfOptions, DnfReport};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;
 
@@ -87,7 +88,20 @@ fn s(path: &Path) -> &str {
 fn opts() -> DnfOptions {
     DnfOptions {
         date: UNIX_EPOCH + Duration::from_secs(REPO_DATE),
+        keep: None,
     }
+}
+
+/// Publishes into the repository directory `root` (its files dated as the publication).
+fn update(
+    root: &Path,
+    rpms: &[PathBuf],
+    opts: &DnfOptions,
+    signer: &Signer,
+    sign: &dyn Fn(&mut rpm::Package) -> nimsforest_pkg::Result<()>,
+) -> nimsforest_pkg::Result<DnfReport> {
+    let store = LocalStore::new(root.to_path_buf()).with_mtime(opts.date);
+    dnf::update(&store, "", rpms, opts, signer, sign)
 }
 
 /// A repository of the fixture's RPMs, each signed in its header.

@@ -5,35 +5,45 @@
 //! dists/SUITE/COMPONENT/binary-ARCH/Packages{,.gz,.xz}
 //! dists/SUITE/COMPONENT/binary-ARCH/by-hash/SHA{256,512}/<hex>     (with by_hash)
 //! dists/SUITE/{Release,Release.gpg,InRelease}
+//! dists/SUITE/retired       pool files dropped from the indexes, deleted when unnamed
 //! ```
 //!
-//! [`update`] adds packages and regenerates the indexes from everything in the pool, so
-//! older versions stay installable. Published pool files are never replaced. Packages
-//! stanzas are field for field what `apt-ftparchive packages` writes. Files appear
-//! atomically (temporary file + rename) in the order a client needs them: pool files,
-//! indexes and their by-hash copies, then `Release`, `Release.gpg` and `InRelease`.
-//! With by-hash, clients fetch indexes by checksum, so a client that read the previous
-//! `InRelease` while the repository is being updated still finds the indexes it names:
-//! the previous generation of by-hash files is kept.
+//! [`update`] works from what is published, never from the old package files: the
+//! current `InRelease` (its signature checked against the signing key) names the
+//! `Packages` indexes, which are fetched and checked against it and hold every stanza.
+//! New `.deb` files are added to them and the indexes regenerated, so older versions stay
+//! installable; `keep` limits how many versions of each package and arch stay. Stanzas are
+//! field for field what `apt-ftparchive packages` writes. A published pool file is never
+//! replaced.
+//!
+//! Objects are written in the order a client needs them, so that a client reading during
+//! an update, or after one that was interrupted, always finds a consistent repository:
+//! pool files, by-hash copies of the indexes, the indexes, `Release`, `Release.gpg`, and
+//! `InRelease` last. Clients fetch indexes by hash, and the previous generation of by-hash
+//! copies is kept, as are the pool files the previous generation names. Just before
+//! `Release` is replaced, the current `InRelease` is read again: if another publisher
+//! changed it meanwhile, this run stops and its new files stay unreferenced.
 
 mod pool;
 mod release;
 mod stanza;
+mod state;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
+use super::tree::Tree;
 use super::IndexSigner;
-use crate::atomic;
 use crate::compress;
-use crate::deb::deb822::{self, Field};
 use crate::deb::{control_fields, version};
-use crate::digest::{sha256_hex, Digests};
+use crate::digest::Digests;
 use crate::error::{Error, IoContext, Result};
 use crate::parallel;
 use crate::spec::Repository;
+use crate::store::Store;
 use release::{Index, IndexSums};
+use state::{IndexedDeb, Published};
 
 /// Settings of the repository's `Release` file and layout.
 #[derive(Debug, Clone)]
@@ -51,11 +61,13 @@ pub struct AptOptions {
     /// The `Date:` of a new `Release` (now, or `SOURCE_DATE_EPOCH`); moved forward when
     /// needed so that each new `Release` is dated strictly later than the one it replaces.
     pub date: SystemTime,
+    /// Keep only the newest N versions of each package and arch in the indexes.
+    pub keep: Option<usize>,
 }
 
 impl AptOptions {
     /// The defaults for the repository the definition describes (its name as `Origin:` and
-    /// `Label:`): suite `stable`, component `main`, by-hash on.
+    /// `Label:`): suite `stable`, component `main`, by-hash on, every version kept.
     pub fn new(repository: &Repository, date: SystemTime) -> Self {
         Self {
             suite: "stable".into(),
@@ -65,58 +77,81 @@ impl AptOptions {
             label: repository.name.clone(),
             by_hash: true,
             date,
+            keep: None,
         }
     }
 }
 
 /// What [`update`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AptReport {
     /// Pool files added by this run, relative to the repository root.
     pub added: Vec<String>,
-    /// Nothing on disk changed.
+    /// Pool files this run dropped from the indexes (`keep`).
+    pub retired: Vec<String>,
+    /// Pool files deleted: dropped earlier and named by no index a client may still read.
+    pub deleted: Vec<String>,
+    /// Nothing in the store changed.
     pub unchanged: bool,
 }
 
-/// One package file in the pool and its stanza.
-#[derive(Debug, Clone)]
-struct IndexedDeb {
-    package: String,
-    version: String,
-    arch: String,
-    /// Relative to the repository root, `/`-separated (the `Filename:` field).
-    filename: String,
-    stanza: String,
-}
-
+/// Adds every `.deb` in `debs` to the apt repository at `root` in `store` (created if
+/// absent), regenerates the indexes for every architecture and signs the new `Release`.
+///
+/// Re-running with nothing new writes nothing. A `.deb` whose pool file is published with
+/// other bytes is refused, as is a store whose indexes do not match their signed `Release`.
 pub fn update(
-    root: &Path,
+    store: &dyn Store,
+    root: &str,
     debs: &[PathBuf],
     opts: &AptOptions,
     signer: &dyn IndexSigner,
 ) -> Result<AptReport> {
-    check_options(root, opts)?;
-    let dist_dir = root.join("dists").join(&opts.suite);
-    let component_dir = dist_dir.join(&opts.component);
-    let release_path = dist_dir.join("Release");
-    let old_release = read_optional(&release_path)?;
+    let tree = Tree { store, root };
+    check_options(&tree, opts)?;
+    let dist = format!("dists/{}", opts.suite);
+    let current = Published::read(&tree, &dist, opts, signer)?;
+    if opts.keep.is_some() {
+        // The pool is shared by every suite: retention would delete files another needs.
+        let others: BTreeSet<String> = tree
+            .list("dists/")?
+            .iter()
+            .filter_map(|k| k.strip_prefix("dists/")?.split_once('/'))
+            .map(|(suite, _)| suite.to_string())
+            .filter(|suite| *suite != opts.suite)
+            .collect();
+        if !others.is_empty() {
+            return Err(tree.error(
+                "dists",
+                format!(
+                    "also holds the suites {others:?}, which share the pool: keeping only \
+                     some versions would delete files they index; publish suites with \
+                     retention to stores of their own"
+                ),
+            ));
+        }
+    }
 
-    // The packages asked for, checked against each other and against the pool.
+    // The packages asked for, checked against each other and against the indexes.
     let incoming = parallel::map(debs, parallel::cores(), |path| {
         let data = std::fs::read(path).at(path)?;
         let control = control_fields(path, &data)?;
-        let sums = Digests::of(&data);
+        let digests = Digests::of(&data);
         let filename = pool::filename(path, &opts.component, &control)?;
-        let entry = entry(path, &control, filename, &sums)?;
-        Ok((path.clone(), entry, sums))
+        let stanza = stanza::packages_stanza(&control, &filename, &digests);
+        let entry = IndexedDeb::from_stanza(&stanza).map_err(|reason| Error::Repository {
+            path: path.clone(),
+            reason,
+        })?;
+        Ok((path.clone(), entry, data))
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
-    let mut entries: BTreeMap<String, IndexedDeb> = BTreeMap::new();
-    let mut to_add: BTreeMap<String, (PathBuf, Digests)> = BTreeMap::new();
-    for (source, entry, sums) in incoming {
-        if let Some((first, first_sums)) = to_add.get(&entry.filename) {
-            if first_sums.sha256 != sums.sha256 {
+    let mut entries = current.entries.clone();
+    let mut to_add: BTreeMap<String, (PathBuf, Vec<u8>)> = BTreeMap::new();
+    for (source, entry, data) in incoming {
+        if let Some((first, _)) = to_add.get(&entry.filename) {
+            if entries[&entry.filename].sha256 != entry.sha256 {
                 return Err(Error::Repository {
                     path: source,
                     reason: format!(
@@ -128,72 +163,176 @@ pub fn update(
             }
             continue;
         }
-        if entries.contains_key(&entry.filename) {
+        if let Some(published) = current.entries.get(&entry.filename) {
+            if published.sha256 != entry.sha256 {
+                return Err(Error::Repository {
+                    path: source,
+                    reason: format!(
+                        "{} is already published with different content (sha256 {}, this \
+                         file has {}); a published file is never replaced: build it with a \
+                         new revision",
+                        entry.filename, published.sha256, entry.sha256
+                    ),
+                });
+            }
             continue;
         }
-        let target = root.join(&entry.filename);
-        match std::fs::read(&target).optional_at(&target)? {
-            Some(published) => {
-                let published_sha256 = sha256_hex(&published);
-                if published_sha256 != sums.sha256 {
-                    return Err(Error::Repository {
-                        path: source,
-                        reason: format!(
-                            "{} is already published with different content \
-                             (sha256 {published_sha256}, this file has {}); a published \
-                             file is never replaced: build it with a new revision",
-                            entry.filename, sums.sha256
-                        ),
-                    });
-                }
-            }
-            None => {
-                to_add.insert(entry.filename.clone(), (source, sums));
-            }
-        }
+        to_add.insert(entry.filename.clone(), (source, data));
         entries.insert(entry.filename.clone(), entry);
     }
 
-    // Everything already in the pool. A stanza from the current indexes is reused when
-    // the pool file has the size it names and is not newer than that index.
-    let known = indexed_stanzas(root, &component_dir)?;
-    let mut unread = Vec::new();
-    for (path, filename) in pool::files(root, &opts.component)? {
-        if entries.contains_key(&filename) {
-            continue;
-        }
-        let meta = std::fs::metadata(&path).at(&path)?;
-        let modified = meta.modified().at(&path)?;
-        match known.get(&filename) {
-            Some(k) if k.size == meta.len() && modified <= k.indexed => {
-                let fields = deb822::parse_one(&k.stanza).map_err(|reason| Error::Repository {
-                    path: component_dir.clone(),
-                    reason: format!("stanza of {filename}: {reason}"),
-                })?;
-                let e = stanza_entry(&component_dir, &fields, filename.clone(), &k.stanza)?;
-                entries.insert(filename, e);
-            }
-            _ => unread.push((path, filename)),
-        }
-    }
-    let read = parallel::map(&unread, parallel::cores(), |(path, filename)| {
-        let data = std::fs::read(path).at(path)?;
-        let control = control_fields(path, &data)?;
-        entry(path, &control, filename.clone(), &Digests::of(&data))
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
-    for e in read {
-        entries.insert(e.filename.clone(), e);
-    }
+    // Retention: a package dropped right away is never uploaded.
+    let retired = match opts.keep {
+        Some(keep) => retain(&mut entries, keep),
+        None => Vec::new(),
+    };
+    to_add.retain(|filename, _| entries.contains_key(filename));
     if entries.is_empty() {
-        return Err(Error::Repository {
-            path: root.to_path_buf(),
-            reason: "no .deb given and none in the pool: nothing to index".into(),
+        return Err(tree.error(
+            &dist,
+            "no .deb given and none published: nothing to index".into(),
+        ));
+    }
+
+    let (arch_list, indexes) = build_indexes(&entries, opts)?;
+    let sums: Vec<IndexSums> = indexes.iter().map(IndexSums::of).collect();
+    let undated = release::text(opts, &arch_list, &sums, None);
+    let newly_retired: Vec<String> = current
+        .entries
+        .keys()
+        .filter(|f| !entries.contains_key(*f))
+        .cloned()
+        .collect();
+    if to_add.is_empty() && newly_retired.is_empty() && current.is_complete_with(&undated) {
+        let newest = current.date().unwrap_or(0);
+        let deleted = current.retired.clone().delete_unnamed(
+            &tree,
+            &format!("{dist}/retired"),
+            newest,
+            |f| entries.contains_key(f),
+        )?;
+        return Ok(AptReport {
+            unchanged: deleted.is_empty(),
+            deleted,
+            ..AptReport::default()
         });
     }
 
-    let mut sorted: Vec<IndexedDeb> = entries.into_values().collect();
+    // Each new Release is dated after the one it replaces; completing an interrupted update
+    // of the same indexes keeps its date.
+    let same_indexes = current
+        .release
+        .as_deref()
+        .is_some_and(|r| release::without_date(r) == undated);
+    let date = match current.date() {
+        Some(old) if same_indexes => old,
+        Some(old) => release::unix_seconds(opts.date).max(old + 1),
+        None => release::unix_seconds(opts.date),
+    };
+    let release_file = release::text(opts, &arch_list, &sums, Some(date));
+    // Sign before writing anything, so a signing failure leaves the store as it was.
+    let in_release = signer.clearsign(&release_file)?;
+    let release_gpg = signer.detached_armored(release_file.as_bytes())?;
+
+    for (filename, (_, data)) in &to_add {
+        tree.put(filename, data)?;
+    }
+    for (index, sums) in indexes.iter().zip(&sums) {
+        let dir = index.path.rsplit_once('/').map_or("", |(d, _)| d);
+        if opts.by_hash {
+            for (algorithm, hex) in [("SHA256", &sums.sha256), ("SHA512", &sums.sha512)] {
+                if !current.hashes.contains(hex) {
+                    tree.put(
+                        &format!("{dist}/{dir}/by-hash/{algorithm}/{hex}"),
+                        &index.data,
+                    )?;
+                }
+            }
+        }
+        if current.sums.get(&index.path) != Some(&sums.sha256) {
+            tree.put(&format!("{dist}/{}", index.path), &index.data)?;
+        }
+    }
+    // Pool files dropped from the indexes are remembered, with the date of the generation
+    // that dropped them, until no generation a client may read names them.
+    let mut pending = current.retired.clone();
+    pending
+        .0
+        .retain(|filename, _| !entries.contains_key(filename));
+    pending.add(newly_retired, date);
+    if pending != current.retired {
+        tree.put(&format!("{dist}/retired"), pending.text().as_bytes())?;
+    }
+
+    // The swap: refused if another publisher replaced what this run started from.
+    let now = tree.get(&format!("{dist}/InRelease"))?;
+    if now != current.in_release {
+        return Err(tree.error(
+            &format!("{dist}/InRelease"),
+            "was replaced by another publisher while this run worked; nothing of this run \
+             is visible to clients: run it again"
+                .into(),
+        ));
+    }
+    tree.put(&format!("{dist}/Release"), release_file.as_bytes())?;
+    tree.put(&format!("{dist}/Release.gpg"), release_gpg.as_bytes())?;
+    tree.put(&format!("{dist}/InRelease"), in_release.as_bytes())?;
+
+    // What no client can need any more: by-hash copies of generations older than the
+    // previous one, and retired pool files named by neither generation.
+    if opts.by_hash {
+        let keep: BTreeSet<&String> = current
+            .hashes
+            .iter()
+            .chain(sums.iter().flat_map(|s| [&s.sha256, &s.sha512]))
+            .collect();
+        for key in tree.list(&format!("{dist}/{}/", opts.component))? {
+            let Some((_, name)) = key.rsplit_once('/') else {
+                continue;
+            };
+            if key.contains("/by-hash/") && !keep.contains(&name.to_string()) {
+                tree.delete(&key)?;
+            }
+        }
+    }
+    let deleted = pending.delete_unnamed(&tree, &format!("{dist}/retired"), date, |f| {
+        entries.contains_key(f)
+    })?;
+    Ok(AptReport {
+        added: to_add.into_keys().collect(),
+        retired,
+        deleted,
+        unchanged: false,
+    })
+}
+
+/// Keeps the newest `keep` versions of each (package, arch); returns the pool files
+/// dropped.
+fn retain(entries: &mut BTreeMap<String, IndexedDeb>, keep: usize) -> Vec<String> {
+    let mut by_package: BTreeMap<(&str, &str), Vec<&IndexedDeb>> = BTreeMap::new();
+    for e in entries.values() {
+        by_package
+            .entry((e.package.as_str(), e.arch.as_str()))
+            .or_default()
+            .push(e);
+    }
+    let mut dropped = Vec::new();
+    for versions in by_package.values_mut() {
+        versions.sort_by(|a, b| version::compare(&b.version, &a.version));
+        dropped.extend(versions.iter().skip(keep).map(|e| e.filename.clone()));
+    }
+    for filename in &dropped {
+        entries.remove(filename);
+    }
+    dropped
+}
+
+/// The `Packages` indexes (plain, gzip, xz) of every architecture, and the arch list.
+fn build_indexes(
+    entries: &BTreeMap<String, IndexedDeb>,
+    opts: &AptOptions,
+) -> Result<(Vec<String>, Vec<Index>)> {
+    let mut sorted: Vec<&IndexedDeb> = entries.values().collect();
     sorted.sort_by(|a, b| {
         a.package
             .cmp(&b.package)
@@ -218,94 +357,24 @@ pub fn update(
             .collect();
         let dir = format!("{}/binary-{arch}", opts.component);
         let plain = text.into_bytes();
-        let gz = compress::gzip(&plain, compress::GZIP_BEST)
-            .at(component_dir.join(format!("binary-{arch}/Packages.gz")))?;
-        let xz =
-            compress::xz(&plain).at(component_dir.join(format!("binary-{arch}/Packages.xz")))?;
-        indexes.push(Index {
-            path: format!("{dir}/Packages"),
-            data: plain,
-        });
-        indexes.push(Index {
-            path: format!("{dir}/Packages.gz"),
-            data: gz,
-        });
-        indexes.push(Index {
-            path: format!("{dir}/Packages.xz"),
-            data: xz,
-        });
+        let gz = compress::gzip(&plain, compress::GZIP_BEST).at(format!("{dir}/Packages.gz"))?;
+        let xz = compress::xz(&plain).at(format!("{dir}/Packages.xz"))?;
+        for (name, data) in [
+            ("Packages", plain),
+            ("Packages.gz", gz),
+            ("Packages.xz", xz),
+        ] {
+            indexes.push(Index {
+                path: format!("{dir}/{name}"),
+                data,
+            });
+        }
     }
-    let sums: Vec<IndexSums> = indexes.iter().map(IndexSums::of).collect();
-    let arch_list: Vec<&str> = arches.into_iter().collect();
-
-    let in_release_path = dist_dir.join("InRelease");
-    let release_gpg_path = dist_dir.join("Release.gpg");
-    let undated = release::text(opts, &arch_list, &sums, None);
-    let same_release = old_release
-        .as_deref()
-        .is_some_and(|old| release::without_date(old) == undated);
-    if same_release && to_add.is_empty() && in_release_path.is_file() && release_gpg_path.is_file()
-    {
-        // Same content: only put back an index or by-hash copy that went missing.
-        let repaired = release::write_indexes(&dist_dir, &indexes, &sums, opts.by_hash)?;
-        return Ok(AptReport {
-            added: Vec::new(),
-            unchanged: !repaired,
-        });
-    }
-
-    let mut date = release::unix_seconds(opts.date);
-    if let Some(old) = old_release.as_deref().and_then(release::date_of) {
-        date = date.max(old + 1);
-    }
-    let release_file = release::text(opts, &arch_list, &sums, Some(date));
-    // Sign before touching anything, so a signing failure leaves the repository as it was.
-    let in_release = signer.clearsign(&release_file)?;
-    let release_gpg = signer.detached_armored(release_file.as_bytes())?;
-
-    for (filename, (source, sums)) in &to_add {
-        pool::add(source, &root.join(filename), sums)?;
-    }
-    release::write_indexes(&dist_dir, &indexes, &sums, opts.by_hash)?;
-    atomic::write(
-        &release_path,
-        release_file.as_bytes(),
-        atomic::Options::REPLACE,
-    )?;
-    atomic::write(
-        &release_gpg_path,
-        release_gpg.as_bytes(),
-        atomic::Options::REPLACE,
-    )?;
-    atomic::write(
-        &in_release_path,
-        in_release.as_bytes(),
-        atomic::Options::REPLACE,
-    )?;
-    if opts.by_hash {
-        let mut keep: BTreeSet<String> = old_release
-            .as_deref()
-            .map(release::hashes)
-            .unwrap_or_default();
-        keep.extend(
-            sums.iter()
-                .flat_map(|s| [s.sha256.clone(), s.sha512.clone()]),
-        );
-        release::prune_by_hash(&component_dir, &keep)?;
-    }
-    Ok(AptReport {
-        added: to_add.into_keys().collect(),
-        unchanged: false,
-    })
+    Ok((arches.into_iter().map(str::to_string).collect(), indexes))
 }
 
-fn check_options(root: &Path, opts: &AptOptions) -> Result<()> {
-    let bad = |reason: String| {
-        Err(Error::Repository {
-            path: root.to_path_buf(),
-            reason,
-        })
-    };
+fn check_options(tree: &Tree, opts: &AptOptions) -> Result<()> {
+    let bad = |reason: String| Err(tree.error("", reason));
     let names = [
         ("suite", Some(&opts.suite)),
         ("codename", opts.codename.as_ref()),
@@ -330,96 +399,11 @@ fn check_options(root: &Path, opts: &AptOptions) -> Result<()> {
             return bad(format!("{what} {value:?} must be one non-empty line"));
         }
     }
+    if opts.keep == Some(0) {
+        return bad("keep must be at least 1 (the newest version)".into());
+    }
     Ok(())
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    std::fs::read_to_string(path).optional_at(path)
-}
-
-/// `pool/COMPONENT/PREFIX/SOURCE/PACKAGE_VERSION_ARCH.deb`, Debian's pool layout (the
-/// prefix is the source's first letter, or its first four for `lib*`; no epoch in the
-/// file name).
-fn entry(path: &Path, control: &[Field], filename: String, sums: &Digests) -> Result<IndexedDeb> {
-    let stanza = stanza::packages_stanza(control, &filename, sums);
-    stanza_entry(path, control, filename, &stanza)
-}
-
-fn stanza_entry(
-    path: &Path,
-    fields: &[Field],
-    filename: String,
-    stanza: &str,
-) -> Result<IndexedDeb> {
-    let required = |name: &str| {
-        deb822::get(fields, name)
-            .map(str::to_string)
-            .ok_or_else(|| Error::Repository {
-                path: path.to_path_buf(),
-                reason: format!("{filename}: no {name} field"),
-            })
-    };
-    Ok(IndexedDeb {
-        package: required("Package")?,
-        version: required("Version")?,
-        arch: required("Architecture")?,
-        stanza: stanza.to_string(),
-        filename,
-    })
-}
-
-/// A stanza of a current `Packages` index, with what is needed to trust it again.
-struct Known {
-    stanza: String,
-    size: u64,
-    /// When the index that holds it was written.
-    indexed: SystemTime,
-}
-
-/// Stanzas of the component's current `Packages` files, by `Filename:`.
-fn indexed_stanzas(root: &Path, component_dir: &Path) -> Result<HashMap<String, Known>> {
-    let mut known = HashMap::new();
-    let Some(dirs) = std::fs::read_dir(component_dir).optional_at(component_dir)? else {
-        return Ok(known);
-    };
-    for dir in dirs {
-        let dir = dir.at(component_dir)?;
-        if !dir.file_name().to_string_lossy().starts_with("binary-") {
-            continue;
-        }
-        let path = dir.path().join("Packages");
-        let Some(text) = read_optional(&path)? else {
-            continue;
-        };
-        let indexed = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .at(&path)?;
-        for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
-            let Ok(fields) = deb822::parse_one(stanza) else {
-                continue;
-            };
-            let (Some(filename), Some(size)) = (
-                deb822::get(&fields, "Filename"),
-                deb822::get(&fields, "Size").and_then(|s| s.parse().ok()),
-            ) else {
-                continue;
-            };
-            if !root.join(filename).starts_with(root) {
-                continue;
-            }
-            known.insert(
-                filename.to_string(),
-                Known {
-                    stanza: format!("{}\n", stanza.trim_matches('\n')),
-                    size,
-                    indexed,
-                },
-            );
-        }
-    }
-    Ok(known)
-}
-
-/// Every `.deb` under `pool/COMPONENT/`, with its path relative to the root.
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,9 @@
-//! The pool: where each `.deb` goes (Debian's layout) and how it gets there.
+//! The pool: where each `.deb` goes (Debian's layout).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::atomic;
 use crate::deb::deb822::{self, Field};
-use crate::digest::{sha256_hex, Digests};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Result<String> {
     let required = |name: &str| {
@@ -62,72 +60,4 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
     Ok(format!(
         "pool/{component}/{prefix}/{source}/{package}_{without_epoch}_{arch}.deb"
     ))
-}
-
-pub(super) fn files(root: &Path, component: &str) -> Result<Vec<(PathBuf, String)>> {
-    fn walk(dir: &Path, relative: &str, out: &mut Vec<(PathBuf, String)>) -> Result<()> {
-        let Some(entries) = std::fs::read_dir(dir).optional_at(dir)? else {
-            return Ok(());
-        };
-        for entry in entries {
-            let entry = entry.at(dir)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue; // temporary files of a write in progress
-            }
-            let path = entry.path();
-            let kind = entry.file_type().at(&path)?;
-            let rel = format!("{relative}/{name}");
-            if kind.is_dir() {
-                walk(&path, &rel, out)?;
-            } else if kind.is_file() && name.ends_with(".deb") {
-                out.push((path, rel));
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    let relative = format!("pool/{component}");
-    walk(&root.join(&relative), &relative, &mut out)?;
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
-}
-
-/// Copies a package into the pool: checked against the checksum it was indexed with,
-/// written through a temporary file, and never over an existing file (another publisher
-/// may have put the same file there meanwhile: fine if it is the same bytes).
-pub(super) fn add(source: &Path, target: &Path, digests: &Digests) -> Result<()> {
-    let data = std::fs::read(source).at(source)?;
-    let sha256 = sha256_hex(&data);
-    if sha256 != digests.sha256 {
-        return Err(Error::Repository {
-            path: source.to_path_buf(),
-            reason: format!(
-                "changed while the repository was being updated (sha256 was {}, now {sha256})",
-                digests.sha256
-            ),
-        });
-    }
-    let dir = target.parent().expect("pool files live in a directory");
-    std::fs::create_dir_all(dir).at(dir)?;
-    match atomic::write(
-        target,
-        &data,
-        atomic::Options::REPLACE.mode(0o644).no_clobber(),
-    ) {
-        Err(Error::Exists { .. }) => {
-            let published = std::fs::read(target).at(target)?;
-            if published == data {
-                Ok(())
-            } else {
-                Err(Error::Repository {
-                    path: target.to_path_buf(),
-                    reason: "was published with different content while the repository \
-                             was being updated"
-                        .into(),
-                })
-            }
-        }
-        other => other,
-    }
 }

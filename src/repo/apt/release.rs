@@ -2,13 +2,10 @@
 //! `Packages` indexes it lists, and their by-hash copies.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::AptOptions;
-use crate::atomic;
 use crate::digest::{sha256_hex, sha512_hex};
-use crate::error::{IoContext, Result};
 
 /// One index file: path relative to `dists/SUITE/` and content.
 pub(super) struct Index {
@@ -34,69 +31,10 @@ impl IndexSums {
     }
 }
 
-/// Writes each index whose file differs and, with `by_hash`, its missing by-hash copies
-/// (those first). Returns whether anything was written.
-pub(super) fn write_indexes(
-    dist_dir: &Path,
-    indexes: &[Index],
-    sums: &[IndexSums],
-    by_hash: bool,
-) -> Result<bool> {
-    let mut wrote = false;
-    for (index, sums) in indexes.iter().zip(sums) {
-        let dir = dist_dir.join(&index.path);
-        let dir = dir.parent().expect("indexes live in a directory");
-        for (algorithm, hex) in [("SHA256", &sums.sha256), ("SHA512", &sums.sha512)] {
-            let by_hash_dir = dir.join("by-hash").join(algorithm);
-            let copy = by_hash_dir.join(hex);
-            if by_hash && !copy.is_file() {
-                std::fs::create_dir_all(&by_hash_dir).at(&by_hash_dir)?;
-                atomic::write(&copy, &index.data, atomic::Options::REPLACE)?;
-                wrote = true;
-            }
-        }
-    }
-    for index in indexes {
-        let path = dist_dir.join(&index.path);
-        if std::fs::read(&path).ok().as_deref() == Some(&index.data[..]) {
-            continue;
-        }
-        let dir = path.parent().expect("indexes live in a directory");
-        std::fs::create_dir_all(dir).at(dir)?;
-        atomic::write(&path, &index.data, atomic::Options::REPLACE)?;
-        wrote = true;
-    }
-    Ok(wrote)
-}
-
-/// Removes by-hash copies named by neither the new nor the previous `Release`.
-pub(super) fn prune_by_hash(component_dir: &Path, keep: &BTreeSet<String>) -> Result<()> {
-    let Some(dirs) = std::fs::read_dir(component_dir).optional_at(component_dir)? else {
-        return Ok(());
-    };
-    for dir in dirs {
-        let dir = dir.at(component_dir)?;
-        for algorithm in ["SHA256", "SHA512"] {
-            let by_hash = dir.path().join("by-hash").join(algorithm);
-            let Ok(files) = std::fs::read_dir(&by_hash) else {
-                continue;
-            };
-            for file in files {
-                let file = file.at(&by_hash)?;
-                let name = file.file_name().to_string_lossy().into_owned();
-                if !keep.contains(&name) {
-                    std::fs::remove_file(file.path()).at(file.path())?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The `Release` file; without `date`, the text that decides whether anything changed.
 pub(super) fn text(
     opts: &AptOptions,
-    arches: &[&str],
+    arches: &[String],
     sums: &[IndexSums],
     date: Option<u64>,
 ) -> String {
@@ -149,6 +87,30 @@ pub(super) fn date_of(release: &str) -> Option<u64> {
         .trim_end();
     let time = httpdate::parse_http_date(&format!("{base} GMT")).ok()?;
     Some(unix_seconds(time))
+}
+
+/// The SHA256 entries of a `Release` file: (path below `dists/SUITE/`, size, sha256).
+pub(super) fn sha256_entries(release: &str) -> Vec<(String, u64, String)> {
+    release
+        .lines()
+        .skip_while(|l| *l != "SHA256:")
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let hash = words.next()?.to_string();
+            let size = words.next()?.parse().ok()?;
+            Some((words.next()?.to_string(), size, hash))
+        })
+        .collect()
+}
+
+/// The value of a single-line field of a `Release` file.
+pub(super) fn field<'r>(release: &'r str, name: &str) -> Option<&'r str> {
+    release
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 /// Every checksum a `Release` file lists (by-hash names).

@@ -1,21 +1,14 @@
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::release::{date_of, format_date, hashes};
 use super::*;
 use crate::deb::ar::ArWriter;
-
-/// Signs by wrapping: enough to see what was signed, and when.
-struct FakeSigner;
-
-impl IndexSigner for FakeSigner {
-    fn clearsign(&self, text: &str) -> Result<String> {
-        Ok(format!("CLEARSIGNED\n{text}"))
-    }
-
-    fn detached_armored(&self, data: &[u8]) -> Result<String> {
-        Ok(format!("DETACHED {}\n", sha256_hex(data)))
-    }
-}
+use crate::deb::deb822;
+use crate::digest::sha256_hex;
+use crate::repo::test_support::{FakeSigner, Interrupted, SIGNER};
+use crate::store::LocalStore;
 
 /// A minimal `.deb` (debian-binary, control.tar.gz, data.tar.gz) with `control` as its
 /// control file and `payload` as its only data file, so that different payloads give
@@ -93,8 +86,29 @@ impl Fixture {
         fake_deb(self.input.path(), &control(version, arch), "v1")
     }
 
+    fn store(&self) -> LocalStore {
+        LocalStore::new(self.repo.path().to_path_buf())
+    }
+
     fn update(&self, debs: &[PathBuf], opts: &AptOptions) -> Result<AptReport> {
-        update(self.repo.path(), debs, opts, &FakeSigner)
+        update(&self.store(), "", debs, opts, &SIGNER)
+    }
+
+    /// What a client finds: the signed Release, every index it names (by hash) matching
+    /// it, and every pool file the indexes name, with its checksum. Returns the pool files.
+    fn consistent(&self) -> BTreeSet<String> {
+        let store = self.store();
+        let tree = Tree {
+            store: &store,
+            root: "",
+        };
+        let published = state::Published::read(&tree, "dists/stable", &opts(T0), &SIGNER).unwrap();
+        for (filename, entry) in &published.entries {
+            let data = std::fs::read(self.repo.path().join(filename))
+                .unwrap_or_else(|_| panic!("{filename} is indexed but missing"));
+            assert_eq!(sha256_hex(&data), entry.sha256, "{filename}");
+        }
+        published.entries.into_keys().collect()
     }
 
     fn read(&self, rel: &str) -> String {
@@ -197,11 +211,11 @@ fn builds_pool_indexes_and_signed_release() {
     );
     assert_eq!(
         f.read("dists/stable/InRelease"),
-        format!("CLEARSIGNED\n{release}")
+        format!("CLEARSIGNED BY KEY\n{release}")
     );
     assert_eq!(
         f.read("dists/stable/Release.gpg"),
-        format!("DETACHED {}\n", sha256_hex(release.as_bytes()))
+        format!("DETACHED BY KEY {}\n", sha256_hex(release.as_bytes()))
     );
 }
 
@@ -270,8 +284,8 @@ fn rerunning_with_nothing_new_changes_nothing() {
         assert_eq!(
             report,
             AptReport {
-                added: vec![],
-                unchanged: true
+                unchanged: true,
+                ..AptReport::default()
             }
         );
         assert!(before == f.snapshot(), "the repository changed");
@@ -380,31 +394,197 @@ fn arch_all_is_listed_for_every_arch() {
 }
 
 #[test]
-fn stanzas_of_pool_files_survive_and_files_added_by_hand_are_read() {
+fn the_signed_indexes_are_the_truth_not_the_pool() {
     let f = Fixture::new();
     f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
-    let first = f.read("dists/stable/main/binary-amd64/Packages");
-    // A file copied into the pool by hand is indexed on the next run.
+    // A file put into the pool by hand is not published: only a .deb given is.
     let by_hand = f.deb("0.9-1", "amd64");
-    std::fs::copy(
-        &by_hand,
-        f.repo.path().join("pool/main/n/nimsforest-nats/old.deb"),
+    let stray = f.repo.path().join("pool/main/n/nimsforest-nats/old.deb");
+    std::fs::copy(&by_hand, &stray).unwrap();
+    let report = f.update(&[], &opts(T0)).unwrap();
+    assert!(report.unchanged, "{report:?}");
+    // An update needs no pool file: the stanzas come from the indexes.
+    std::fs::remove_file(
+        f.repo
+            .path()
+            .join("pool/main/n/nimsforest-nats/nimsforest-nats_1.0-1_amd64.deb"),
     )
     .unwrap();
-    let report = f.update(&[], &opts(T0)).unwrap();
-    assert!(!report.unchanged);
-    assert!(report.added.is_empty());
-    let second = f.read("dists/stable/main/binary-amd64/Packages");
-    assert!(second.starts_with(
-        &first
-            .replace("1.0-1", "0.9-1")
-            .lines()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n")
+    f.update(&[f.deb("1.0-2", "amd64")], &opts(T0)).unwrap();
+    assert_eq!(
+        packages_versions(&f.read("dists/stable/main/binary-amd64/Packages")),
+        ["1.0-1", "1.0-2"]
+    );
+}
+
+#[test]
+fn a_store_changed_behind_the_signature_is_refused() {
+    let f = Fixture::new();
+    f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
+    let release = f.read("dists/stable/Release");
+    let hash = release
+        .lines()
+        .find(|l| l.ends_with(" main/binary-amd64/Packages.xz"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let copy = f.repo.path().join(format!(
+        "dists/stable/main/binary-amd64/by-hash/SHA256/{hash}"
     ));
-    assert!(second.ends_with(&first), "{second}");
-    assert!(second.contains("Filename: pool/main/n/nimsforest-nats/old.deb\n"));
+    let good = std::fs::read(&copy).unwrap();
+    let tampered = compress::xz(b"Package: evil\n").unwrap();
+    std::fs::write(&copy, &tampered).unwrap();
+    let before = f.snapshot();
+    let err = f
+        .update(&[f.deb("1.0-2", "amd64")], &opts(T0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match the signed Release"), "{err}");
+    assert!(before == f.snapshot(), "a refused update wrote something");
+    std::fs::write(&copy, good).unwrap();
+    // An InRelease this key did not sign.
+    let other = update(
+        &f.store(),
+        "",
+        &[f.deb("1.0-2", "amd64")],
+        &opts(T0),
+        &FakeSigner("OTHER"),
+    );
+    let err = other.unwrap_err().to_string();
+    assert!(err.contains("is not signed by this signing key"), "{err}");
+}
+
+#[test]
+fn keep_drops_old_versions_and_deletes_their_files_two_generations_later() {
+    let f = Fixture::new();
+    let keep2 = AptOptions {
+        keep: Some(2),
+        ..opts(T0)
+    };
+    let pool = |v: &str| format!("pool/main/n/nimsforest-nats/nimsforest-nats_{v}_amd64.deb");
+    let report = f
+        .update(&[f.deb("1.0-1", "amd64"), f.deb("1.0-2", "amd64")], &keep2)
+        .unwrap();
+    assert!(report.retired.is_empty());
+    let report = f.update(&[f.deb("1.0-3", "amd64")], &keep2).unwrap();
+    assert_eq!(report.retired, [pool("1.0-1")]);
+    assert!(report.deleted.is_empty());
+    assert_eq!(
+        packages_versions(&f.read("dists/stable/main/binary-amd64/Packages")),
+        ["1.0-2", "1.0-3"]
+    );
+    // The previous generation still names 1.0-1: a client that read it can fetch it.
+    assert!(f.repo.path().join(pool("1.0-1")).is_file());
+    assert_eq!(f.consistent().len(), 2);
+    // Nothing new: still the generation right after the one that named it.
+    let report = f.update(&[], &keep2).unwrap();
+    assert!(report.unchanged && report.deleted.is_empty(), "{report:?}");
+    // One generation later it is gone.
+    let report = f
+        .update(
+            &[f.deb("1.0-4", "amd64")],
+            &AptOptions {
+                date: UNIX_EPOCH + Duration::from_secs(T0 + 10),
+                ..keep2.clone()
+            },
+        )
+        .unwrap();
+    assert_eq!(report.retired, [pool("1.0-2")]);
+    assert_eq!(report.deleted, [pool("1.0-1")]);
+    assert!(!f.repo.path().join(pool("1.0-1")).exists());
+    assert!(f.repo.path().join(pool("1.0-2")).is_file());
+    // A version older than the kept ones is not even uploaded.
+    let report = f.update(&[f.deb("0.9-1", "amd64")], &keep2).unwrap();
+    assert!(report.unchanged && report.added.is_empty(), "{report:?}");
+    assert!(!f.repo.path().join(pool("0.9-1")).exists());
+}
+
+#[test]
+fn an_interrupted_update_leaves_a_consistent_repository_that_the_next_run_completes() {
+    let reference = Fixture::new();
+    let debs = |f: &Fixture| [f.deb("1.0-2", "amd64"), f.deb("1.0-2", "arm64")];
+    reference
+        .update(&[reference.deb("1.0-1", "amd64")], &opts(T0))
+        .unwrap();
+    let total = {
+        let store = reference.store();
+        let counting = Interrupted::after(&store, usize::MAX);
+        update(&counting, "", &debs(&reference), &opts(T0 + 5), &SIGNER).unwrap();
+        counting.writes()
+    };
+    assert!(total > 10, "{total} writes");
+    let complete = reference.read("dists/stable/Release");
+    for allowed in 0..total {
+        let f = Fixture::new();
+        f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
+        let before = f.consistent();
+        let store = f.store();
+        let interrupted = Interrupted::after(&store, allowed);
+        assert!(update(&interrupted, "", &debs(&f), &opts(T0 + 5), &SIGNER).is_err());
+        // Clients see the old generation or the new one, whole.
+        let seen = f.consistent();
+        assert!(
+            seen == before || seen.len() == 3,
+            "after {allowed} writes: {seen:?}"
+        );
+        f.update(&debs(&f), &opts(T0 + 5)).unwrap();
+        assert_eq!(f.consistent().len(), 3, "completed after {allowed} writes");
+        assert_eq!(
+            f.read("dists/stable/Release"),
+            complete,
+            "after {allowed} writes"
+        );
+    }
+}
+
+#[test]
+fn a_publisher_that_lost_the_race_changes_nothing_clients_see() {
+    /// Another publisher replaces InRelease as soon as this one writes its first object.
+    struct Racing<'a> {
+        inner: &'a dyn Store,
+        raced: AtomicUsize,
+    }
+    impl Store for Racing<'_> {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+            if self.raced.fetch_add(1, Ordering::SeqCst) == 0 {
+                let theirs = SIGNER.clearsign("Origin: theirs\nComponents: main\n")?;
+                self.inner
+                    .put("dists/stable/InRelease", theirs.as_bytes())?;
+            }
+            self.inner.put(key, data)
+        }
+        fn delete(&self, key: &str) -> Result<()> {
+            self.inner.delete(key)
+        }
+        fn list(&self, prefix: &str) -> Result<Vec<String>> {
+            self.inner.list(prefix)
+        }
+    }
+    let f = Fixture::new();
+    f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
+    let release = f.read("dists/stable/Release");
+    let racing = Racing {
+        inner: &f.store(),
+        raced: AtomicUsize::new(0),
+    };
+    let err = update(
+        &racing,
+        "",
+        &[f.deb("1.0-2", "amd64")],
+        &opts(T0 + 5),
+        &SIGNER,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("was replaced by another publisher"), "{err}");
+    assert!(f.read("dists/stable/InRelease").contains("Origin: theirs"));
+    assert_eq!(f.read("dists/stable/Release"), release);
 }
 
 #[test]
@@ -431,6 +611,10 @@ fn options_are_checked() {
         },
         AptOptions {
             origin: "a\nb".into(),
+            ..opts(T0)
+        },
+        AptOptions {
+            keep: Some(0),
             ..opts(T0)
         },
     ] {

@@ -3,14 +3,9 @@
 //! `createrepo_c` would.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use ::rpm::{Header, IndexSignatureTag, IndexTag, PackageMetadata};
-
-use crate::error::{IoContext, Result};
 
 /// How many changelog entries `other.xml` keeps per package (`createrepo_c
 /// --changelog-limit`, default 10): the newest ones, oldest first.
@@ -101,23 +96,16 @@ pub struct Record {
     pub changelogs: Vec<Changelog>,
 }
 
-/// Reads the record of the package at `path`, listed at `location` in the repository.
-pub fn read(path: &Path, location: &str) -> Result<Record> {
-    let file = File::open(path).at(path)?;
-    let meta = file.metadata().at(path)?;
-    let time_file = meta
-        .modified()
-        .at(path)?
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let metadata = PackageMetadata::parse(&mut reader).map_err(|e| invalid(path, e))?;
-    // The header was read through the same buffer; hash the file from the start.
-    drop(reader);
-    let pkgid = crate::digest::sha256_file(path)?;
-    from_metadata(&metadata, pkgid, time_file, meta.len(), location)
-        .map_err(|reason| invalid(path, reason))
+/// The record of a package file's bytes, listed at `location` in the repository, whose
+/// file time (what `createrepo_c` records) is `time_file`.
+pub fn of_bytes(
+    data: &[u8],
+    location: &str,
+    time_file: i64,
+) -> std::result::Result<Record, String> {
+    let metadata = PackageMetadata::parse(&mut &data[..]).map_err(|e| e.to_string())?;
+    let pkgid = crate::digest::sha256_hex(data);
+    from_metadata(&metadata, pkgid, time_file, data.len() as u64, location)
 }
 
 pub fn invalid(path: &Path, reason: impl std::fmt::Display) -> crate::Error {

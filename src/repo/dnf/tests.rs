@@ -1,21 +1,13 @@
+use std::fs::{self, File};
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rpm::{BuildConfig, Dependency, FileOptions, PackageBuilder};
 
 use super::*;
-
-/// Signs with a checksum instead of a key: enough to see what was signed.
-struct FakeSigner;
-
-impl IndexSigner for FakeSigner {
-    fn clearsign(&self, text: &str) -> Result<String> {
-        Ok(format!("CLEARSIGNED {text}"))
-    }
-    fn detached_armored(&self, data: &[u8]) -> Result<String> {
-        Ok(format!("SIGNATURE {}\n", sha256_hex(data)))
-    }
-}
+use crate::repo::test_support::{FakeSigner, Interrupted, SIGNER};
+use crate::store::LocalStore;
 
 fn no_signing(_: &mut rpm::Package) -> Result<()> {
     Ok(())
@@ -24,7 +16,39 @@ fn no_signing(_: &mut rpm::Package) -> Result<()> {
 fn opts(secs: u64) -> DnfOptions {
     DnfOptions {
         date: UNIX_EPOCH + Duration::from_secs(secs),
+        keep: None,
     }
+}
+
+/// The repository at `root` (a directory whose files get the date as their time).
+fn store(root: &Path, opts: &DnfOptions) -> LocalStore {
+    LocalStore::new(root.to_path_buf()).with_mtime(opts.date)
+}
+
+fn run(
+    root: &Path,
+    rpms: &[PathBuf],
+    opts: &DnfOptions,
+    sign: &dyn Fn(&mut rpm::Package) -> Result<()>,
+) -> Result<DnfReport> {
+    update(&store(root, opts), "", rpms, opts, &SIGNER, sign)
+}
+
+/// What a client finds: repomd.xml signed, its documents matching it, every package they
+/// name present with its checksum. Returns the package locations.
+fn consistent(root: &Path) -> BTreeSet<String> {
+    let store = LocalStore::new(root.to_path_buf());
+    let tree = Tree {
+        store: &store,
+        root: "",
+    };
+    let published = Published::read(&tree, &SIGNER).unwrap();
+    for (location, package) in &published.packages {
+        let data = fs::read(root.join(location))
+            .unwrap_or_else(|_| panic!("{location} is listed but missing"));
+        assert_eq!(sha256_hex(&data), package.pkgid, "{location}");
+    }
+    published.packages.into_keys().collect()
 }
 
 fn build(dir: &Path, version: &str, arch: &str, content: &str) -> PathBuf {
@@ -98,12 +122,12 @@ fn writes_layout_and_consistent_repomd() {
         build(&input, "2.15.1", "aarch64", "new"),
         input.join("ignored.deb"),
     ];
-    let report = update(&root, &rpms, &opts(1_750_000_000), &FakeSigner, &no_signing).unwrap();
+    let report = run(&root, &rpms, &opts(1_750_000_000), &no_signing).unwrap();
     assert_eq!(
         report.added,
         [
-            "Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm",
-            "Packages/n/nimsforest-nats-2.15.1-1.aarch64.rpm"
+            "Packages/n/nimsforest-nats-2.15.1-1.aarch64.rpm",
+            "Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm"
         ]
     );
     assert!(!report.unchanged);
@@ -112,7 +136,7 @@ fn writes_layout_and_consistent_repomd() {
     assert!(repomd.contains("<revision>1750000000</revision>"));
     assert_eq!(
         fs::read_to_string(root.join(REPOMD_SIGNATURE)).unwrap(),
-        format!("SIGNATURE {}\n", sha256_hex(repomd.as_bytes()))
+        format!("DETACHED BY KEY {}\n", sha256_hex(repomd.as_bytes()))
     );
     // Each data entry: checksum and size of the .gz, open-checksum and open-size of the XML.
     for kind in ["primary", "filelists", "other"] {
@@ -154,8 +178,9 @@ fn writes_layout_and_consistent_repomd() {
     }
 
     // Packages sorted by location; pkgid is the file's sha256; file time is the date given.
-    let primary_href = xml::repomd_locations(&repomd)
+    let primary_href = xml::repomd_data(&repomd)
         .into_iter()
+        .map(|(_, l, _)| l)
         .find(|l| l.ends_with("-primary.xml.gz"))
         .unwrap();
     let primary = gunzip(&root.join(primary_href));
@@ -183,23 +208,23 @@ fn rerun_changes_nothing_and_new_versions_replace_old_metadata() {
     fs::create_dir(&input).unwrap();
     let root = tmp.path().join("repo");
     let old = vec![build(&input, "2.14.6", "x86_64", "old")];
-    update(&root, &old, &opts(1000), &FakeSigner, &no_signing).unwrap();
+    run(&root, &old, &opts(1000), &no_signing).unwrap();
     let before = snapshot(&root);
 
-    let again = update(&root, &old, &opts(2000), &FakeSigner, &no_signing).unwrap();
+    let again = run(&root, &old, &opts(2000), &no_signing).unwrap();
     assert_eq!(
         again,
         DnfReport {
-            added: vec![],
-            unchanged: true
+            unchanged: true,
+            ..DnfReport::default()
         }
     );
     assert_eq!(snapshot(&root), before);
-    let empty = update(&root, &[], &opts(3000), &FakeSigner, &no_signing).unwrap();
+    let empty = run(&root, &[], &opts(3000), &no_signing).unwrap();
     assert!(empty.unchanged);
 
     let new = vec![build(&input, "2.15.1", "x86_64", "new")];
-    let report = update(&root, &new, &opts(4000), &FakeSigner, &no_signing).unwrap();
+    let report = run(&root, &new, &opts(4000), &no_signing).unwrap();
     assert_eq!(
         report.added,
         ["Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm"]
@@ -210,11 +235,19 @@ fn rerun_changes_nothing_and_new_versions_replace_old_metadata() {
         .map(|e| format!("repodata/{}", e.unwrap().file_name().to_string_lossy()))
         .collect();
     names.sort();
-    let mut want = xml::repomd_locations(&repomd);
-    want.extend([REPOMD.to_string(), REPOMD_SIGNATURE.to_string()]);
-    want.sort();
-    assert_eq!(names, want, "old metadata files are removed");
-    let primary = gunzip(&root.join(&want[1]));
+    let documents: Vec<String> = xml::repomd_data(&repomd)
+        .into_iter()
+        .map(|(_, l, _)| l)
+        .collect();
+    // The documents of this generation and of the one before (a client may still read it).
+    let newest: BTreeSet<&String> = documents.iter().collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".xml.gz")).count(),
+        6,
+        "{names:?}"
+    );
+    assert!(newest.iter().all(|d| names.contains(d)));
+    let primary = gunzip(&root.join(documents.iter().find(|d| d.contains("-primary")).unwrap()));
     assert!(primary.contains("packages=\"2\""), "{primary}");
     assert!(primary.contains("ver=\"2.14.6\"") && primary.contains("ver=\"2.15.1\""));
     // The old package kept its file time.
@@ -228,26 +261,19 @@ fn a_different_package_under_an_existing_name_is_refused() {
     let input = tmp.path().join("in");
     fs::create_dir(&input).unwrap();
     let root = tmp.path().join("repo");
-    update(
+    run(
         &root,
         &[build(&input, "2.15.1", "x86_64", "first")],
         &opts(1000),
-        &FakeSigner,
         &no_signing,
     )
     .unwrap();
     let before = snapshot(&root);
     let rebuilt = build(&input, "2.15.1", "x86_64", "second build");
     let extra = build(&input, "2.15.2", "x86_64", "x");
-    let err = update(
-        &root,
-        &[extra, rebuilt],
-        &opts(2000),
-        &FakeSigner,
-        &no_signing,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = run(&root, &[extra, rebuilt], &opts(2000), &no_signing)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("nimsforest-nats-2.15.1-1.x86_64.rpm") && err.contains("different contents"),
         "{err}"
@@ -267,16 +293,17 @@ fn signed_copies_are_the_same_package_as_their_unsigned_input() {
         crate::rpm::set_archive_size(p, 4242).unwrap();
         Ok(())
     };
-    update(&root, &rpms, &opts(1000), &FakeSigner, &sign).unwrap();
+    run(&root, &rpms, &opts(1000), &sign).unwrap();
     let copy = root.join("Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm");
     assert_ne!(fs::read(&copy).unwrap(), fs::read(&rpms[0]).unwrap());
     let before = snapshot(&root);
-    let again = update(&root, &rpms, &opts(2000), &FakeSigner, &sign).unwrap();
+    let again = run(&root, &rpms, &opts(2000), &sign).unwrap();
     assert!(again.unchanged);
     assert_eq!(snapshot(&root), before);
     let repomd = fs::read_to_string(root.join(REPOMD)).unwrap();
-    let primary = xml::repomd_locations(&repomd)
+    let primary = xml::repomd_data(&repomd)
         .into_iter()
+        .map(|(_, l, _)| l)
         .find(|l| l.ends_with("-primary.xml.gz"))
         .unwrap();
     assert!(gunzip(&root.join(primary)).contains("archive=\"4242\""));
@@ -287,7 +314,7 @@ fn unsigned_copy_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let rpms = vec![build(tmp.path(), "2.15.1", "x86_64", "x")];
     let root = tmp.path().join("repo");
-    update(&root, &rpms, &opts(1000), &FakeSigner, &no_signing).unwrap();
+    run(&root, &rpms, &opts(1000), &no_signing).unwrap();
     assert_eq!(
         fs::read(root.join("Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm")).unwrap(),
         fs::read(&rpms[0]).unwrap()
@@ -303,4 +330,133 @@ fn gzip_is_deterministic() {
     );
     // No name, zero mtime.
     assert_eq!(&a[3..8], &[0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn keep_drops_old_versions_and_deletes_their_files_two_generations_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    let keep = |secs| DnfOptions {
+        keep: Some(1),
+        ..opts(secs)
+    };
+    let location = |v: &str| format!("Packages/n/nimsforest-nats-{v}-1.x86_64.rpm");
+    run(
+        &root,
+        &[build(&input, "1.0", "x86_64", "a")],
+        &keep(1000),
+        &no_signing,
+    )
+    .unwrap();
+    let report = run(
+        &root,
+        &[build(&input, "1.1", "x86_64", "b")],
+        &keep(2000),
+        &no_signing,
+    )
+    .unwrap();
+    assert_eq!(report.retired, [location("1.0")]);
+    assert!(
+        root.join(location("1.0")).is_file(),
+        "the previous generation names it"
+    );
+    assert_eq!(
+        consistent(&root).into_iter().collect::<Vec<_>>(),
+        [location("1.1")]
+    );
+    let report = run(
+        &root,
+        &[build(&input, "1.2", "x86_64", "c")],
+        &keep(3000),
+        &no_signing,
+    )
+    .unwrap();
+    assert_eq!(report.deleted, [location("1.0")]);
+    assert!(!root.join(location("1.0")).exists());
+    assert!(root.join(location("1.1")).is_file());
+}
+
+#[test]
+fn metadata_not_signed_by_this_key_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    run(
+        &root,
+        &[build(&input, "1.0", "x86_64", "a")],
+        &opts(1000),
+        &no_signing,
+    )
+    .unwrap();
+    let other = update(
+        &store(&root, &opts(2000)),
+        "",
+        &[build(&input, "1.1", "x86_64", "b")],
+        &opts(2000),
+        &FakeSigner("OTHER"),
+        &no_signing,
+    );
+    let err = other.unwrap_err().to_string();
+    assert!(err.contains("is not signed by this signing key"), "{err}");
+    // A document that does not match repomd.xml.
+    let repomd = fs::read_to_string(root.join(REPOMD)).unwrap();
+    let (_, primary, _) = xml::repomd_data(&repomd)
+        .into_iter()
+        .find(|(k, _, _)| k == "primary")
+        .unwrap();
+    fs::write(
+        root.join(&primary),
+        compress::gzip(b"<metadata/>", compress::GZIP_REPODATA).unwrap(),
+    )
+    .unwrap();
+    let err = run(&root, &[], &opts(3000), &no_signing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match repomd.xml"), "{err}");
+}
+
+#[test]
+fn an_interrupted_update_leaves_a_consistent_repository_that_the_next_run_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let first = [build(&input, "1.0", "x86_64", "a")];
+    let second = [
+        build(&input, "1.1", "x86_64", "b"),
+        build(&input, "1.1", "aarch64", "b"),
+    ];
+    let fresh = |name: &str| {
+        let root = tmp.path().join(name);
+        run(&root, &first, &opts(1000), &no_signing).unwrap();
+        root
+    };
+    let reference = fresh("reference");
+    let reference_store = store(&reference, &opts(2000));
+    let counting = Interrupted::after(&reference_store, usize::MAX);
+    update(&counting, "", &second, &opts(2000), &SIGNER, &no_signing).unwrap();
+    let total = counting.writes();
+    assert!(total >= 7, "{total} writes");
+    let complete = fs::read(reference.join(REPOMD)).unwrap();
+    for allowed in 0..total {
+        let root = fresh(&format!("r{allowed}"));
+        let before = consistent(&root);
+        let root_store = store(&root, &opts(2000));
+        let interrupted = Interrupted::after(&root_store, allowed);
+        assert!(update(&interrupted, "", &second, &opts(2000), &SIGNER, &no_signing).is_err());
+        let seen = consistent(&root);
+        assert!(
+            seen == before || seen.len() == 3,
+            "after {allowed} writes: {seen:?}"
+        );
+        run(&root, &second, &opts(2000), &no_signing).unwrap();
+        assert_eq!(consistent(&root).len(), 3);
+        assert_eq!(
+            fs::read(root.join(REPOMD)).unwrap(),
+            complete,
+            "after {allowed} writes"
+        );
+    }
 }

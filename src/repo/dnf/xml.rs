@@ -3,6 +3,7 @@
 //! `<x></x>` when they carry text and `<x/>` when they carry only attributes, no newline
 //! after the closing root tag.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::record::{is_primary, Dep, FileKind, PackageFile, Record};
@@ -210,54 +211,172 @@ fn package_open(out: &mut String, r: &Record) {
     version_elem(out, r);
 }
 
-/// One metadata document: the XML declaration, `<ROOT ATTRS packages="N">`, one body per
-/// record, `</ROOT>` (no newline after it, as createrepo_c writes it).
-fn document(
-    root: &str,
-    attrs: &str,
-    bytes_per_record: usize,
-    records: &[Record],
-    body: impl Fn(&mut String, &Record),
-) -> String {
-    let mut out = String::with_capacity(bytes_per_record * records.len() + 256);
-    out.push_str(XML_DECL);
-    let _ = writeln!(out, "<{root} {attrs} packages=\"{}\">", records.len());
-    for r in records {
-        body(&mut out, r);
-    }
-    let _ = write!(out, "</{root}>");
-    out
+/// One package's entries in the three documents, with what orders and selects them. A
+/// published repository's documents split back into these, so an update regenerates only
+/// the entries of new packages and copies every other one as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragments {
+    pub location: String,
+    pub pkgid: String,
+    pub name: String,
+    pub arch: String,
+    /// `epoch:version-release`.
+    pub evr: (String, String, String),
+    pub primary: String,
+    pub filelists: String,
+    pub other: String,
 }
 
-pub fn primary(records: &[Record]) -> String {
-    let attrs = format!("xmlns=\"{COMMON_NS}\" xmlns:rpm=\"{RPM_NS}\"");
-    document("metadata", &attrs, 4096, records, primary_package)
-}
-
-pub fn filelists(records: &[Record]) -> String {
-    let attrs = format!("xmlns=\"{FILELISTS_NS}\"");
-    document("filelists", &attrs, 2048, records, |out, r| {
-        package_open(out, r);
-        files(out, "  ", &r.files, false);
-        out.push_str("</package>\n");
-    })
-}
-
-pub fn other(records: &[Record]) -> String {
-    let attrs = format!("xmlns=\"{OTHER_NS}\"");
-    document("otherdata", &attrs, 1024, records, |out, r| {
-        package_open(out, r);
+impl Fragments {
+    pub fn of(r: &Record) -> Self {
+        let mut primary = String::with_capacity(4096);
+        primary_package(&mut primary, r);
+        let mut filelists = String::with_capacity(2048);
+        package_open(&mut filelists, r);
+        files(&mut filelists, "  ", &r.files, false);
+        filelists.push_str("</package>\n");
+        let mut other = String::with_capacity(1024);
+        package_open(&mut other, r);
         for c in &r.changelogs {
             let _ = writeln!(
-                out,
+                other,
                 "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
                 escape_attr(&c.author),
                 c.date,
                 escape_text(&c.text)
             );
         }
-        out.push_str("</package>\n");
-    })
+        other.push_str("</package>\n");
+        Self {
+            location: r.location.clone(),
+            pkgid: r.pkgid.clone(),
+            name: r.name.clone(),
+            arch: r.arch.clone(),
+            evr: (r.epoch.clone(), r.version.clone(), r.release.clone()),
+            primary,
+            filelists,
+            other,
+        }
+    }
+}
+
+/// The three documents (primary, filelists, other) of these packages, in this order.
+pub fn documents(packages: &[&Fragments]) -> [(&'static str, String); 3] {
+    let document = |root: &str, attrs: &str, body: &dyn Fn(&Fragments) -> &str| {
+        let bytes: usize = packages.iter().map(|p| body(p).len()).sum();
+        let mut out = String::with_capacity(bytes + 256);
+        out.push_str(XML_DECL);
+        let _ = writeln!(out, "<{root} {attrs} packages=\"{}\">", packages.len());
+        for p in packages {
+            out.push_str(body(p));
+        }
+        let _ = write!(out, "</{root}>");
+        out
+    };
+    [
+        (
+            "primary",
+            document(
+                "metadata",
+                &format!("xmlns=\"{COMMON_NS}\" xmlns:rpm=\"{RPM_NS}\""),
+                &|p| &p.primary,
+            ),
+        ),
+        (
+            "filelists",
+            document("filelists", &format!("xmlns=\"{FILELISTS_NS}\""), &|p| {
+                &p.filelists
+            }),
+        ),
+        (
+            "other",
+            document("otherdata", &format!("xmlns=\"{OTHER_NS}\""), &|p| &p.other),
+        ),
+    ]
+}
+
+/// Splits published documents back into each package's fragments; the inverse of
+/// [`documents`] for documents it wrote.
+pub fn split(primary: &str, filelists: &str, other: &str) -> Result<Vec<Fragments>, String> {
+    let by_pkgid = |doc: &str| -> Result<HashMap<String, String>, String> {
+        packages_of(doc)
+            .into_iter()
+            .map(|p| {
+                let id = between(&p, "<package pkgid=\"", "\"")
+                    .ok_or("a package entry without pkgid")?
+                    .to_string();
+                Ok((id, p))
+            })
+            .collect()
+    };
+    let mut filelists = by_pkgid(filelists)?;
+    let mut other = by_pkgid(other)?;
+    packages_of(primary)
+        .into_iter()
+        .map(|p| {
+            let field = |start: &str, end: &str| {
+                between(&p, start, end)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("a primary entry without {start}"))
+            };
+            let pkgid = field("<checksum type=\"sha256\" pkgid=\"YES\">", "<")?;
+            let version = field("<version ", "/>")?;
+            let attr = |name: &str| {
+                between(&version, &format!("{name}=\""), "\"")
+                    .map(unescape)
+                    .unwrap_or_default()
+            };
+            Ok(Fragments {
+                location: unescape(&field("<location href=\"", "\"")?),
+                name: unescape(&field("<name>", "</name>")?),
+                arch: unescape(&field("<arch>", "</arch>")?),
+                evr: (attr("epoch"), attr("ver"), attr("rel")),
+                filelists: filelists
+                    .remove(&pkgid)
+                    .ok_or_else(|| format!("filelists has no entry for {pkgid}"))?,
+                other: other
+                    .remove(&pkgid)
+                    .ok_or_else(|| format!("other has no entry for {pkgid}"))?,
+                pkgid,
+                primary: p,
+            })
+        })
+        .collect()
+}
+
+/// The `<package ...>...</package>` entries of a document, each with its final newline.
+fn packages_of(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.split_inclusive('\n') {
+        if line.starts_with("<package") {
+            current = Some(String::new());
+        }
+        if let Some(entry) = current.as_mut() {
+            entry.push_str(line);
+            if line.starts_with("</package>") {
+                out.extend(current.take());
+            }
+        }
+    }
+    out
+}
+
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let from = text.find(start)? + start.len();
+    let to = from + text[from..].find(end)?;
+    Some(&text[from..to])
+}
+
+/// Undoes [`escape_attr`] and [`escape_text`].
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#10;", "\n")
+        .replace("&#13;", "\r")
+        .replace("&#9;", "\t")
+        .replace("&amp;", "&")
 }
 
 /// One `<data>` entry of repomd.xml.
@@ -298,16 +417,22 @@ pub fn repomd(revision: u64, entries: &[RepomdEntry]) -> String {
     out
 }
 
-/// The `href`s of the `<location>` elements of a repomd.xml written by [`repomd`] (or by
-/// createrepo_c), used to tell whether a run would change anything.
-pub fn repomd_locations(text: &str) -> Vec<String> {
-    let mut hrefs: Vec<String> = text
-        .split("<location href=\"")
+/// The `<data>` entries of a repomd.xml written by [`repomd`]: (type, location, sha256).
+pub fn repomd_data(text: &str) -> Vec<(String, String, String)> {
+    text.split("<data type=\"")
         .skip(1)
-        .filter_map(|rest| rest.split_once('"').map(|(href, _)| href.to_string()))
-        .collect();
-    hrefs.sort();
-    hrefs
+        .filter_map(|entry| {
+            let (kind, rest) = entry.split_once('"')?;
+            let location = between(rest, "<location href=\"", "\"")?;
+            let checksum = between(rest, "<checksum type=\"sha256\">", "<")?;
+            Some((kind.to_string(), unescape(location), checksum.to_string()))
+        })
+        .collect()
+}
+
+/// The `<revision>` of a repomd.xml.
+pub fn repomd_revision(text: &str) -> Option<u64> {
+    between(text, "<revision>", "</revision>")?.parse().ok()
 }
 
 #[cfg(test)]
@@ -399,9 +524,14 @@ mod tests {
         }
     }
 
+    /// The three documents of the sample package alone.
+    fn docs() -> [(&'static str, String); 3] {
+        documents(&[&Fragments::of(&sample())])
+    }
+
     #[test]
     fn primary_matches_createrepo_c_layout() {
-        let got = primary(&[sample()]);
+        let got = docs()[0].1.clone();
         let want = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="1">
@@ -449,7 +579,7 @@ lines</description>
     fn filelists_and_other() {
         let id = "ab".repeat(32);
         assert_eq!(
-            filelists(&[sample()]),
+            docs()[1].1,
             format!(
                 r#"<?xml version="1.0" encoding="UTF-8"?>
 <filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="1">
@@ -463,7 +593,7 @@ lines</description>
             )
         );
         assert_eq!(
-            other(&[sample()]),
+            docs()[2].1,
             format!(
                 r#"<?xml version="1.0" encoding="UTF-8"?>
 <otherdata xmlns="http://linux.duke.edu/metadata/other" packages="1">
@@ -474,6 +604,29 @@ lines</description>
 </otherdata>"#
             )
         );
+    }
+
+    #[test]
+    fn published_documents_split_back_into_the_same_fragments() {
+        let mut second = sample();
+        second.pkgid = "cd".repeat(32);
+        second.name = "even & odder".into();
+        second.location = "Packages/e/even \"odder\"-1.rpm".into();
+        second.epoch = "0".into();
+        let fragments = [Fragments::of(&sample()), Fragments::of(&second)];
+        let [(_, primary), (_, filelists), (_, other)] =
+            documents(&fragments.iter().collect::<Vec<_>>());
+        let split = split(&primary, &filelists, &other).unwrap();
+        assert_eq!(split, fragments);
+        assert_eq!(split[1].location, "Packages/e/even \"odder\"-1.rpm");
+        assert_eq!(split[0].evr, ("3".into(), "1.0~rc1".into(), "2".into()));
+        let [(_, again), _, _] = documents(&split.iter().collect::<Vec<_>>());
+        assert_eq!(again, primary);
+        assert!(split_missing_other(&primary, &filelists).is_err());
+    }
+
+    fn split_missing_other(primary: &str, filelists: &str) -> Result<Vec<Fragments>, String> {
+        split(primary, filelists, "")
     }
 
     #[test]
@@ -490,11 +643,20 @@ lines</description>
         let text = repomd(5, &entries);
         assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>5</revision>\n  <data type=\"primary\">\n"));
         assert_eq!(
-            repomd_locations(&text),
-            vec![
-                "repodata/c-filelists.xml.gz".to_string(),
-                "repodata/c-primary.xml.gz".to_string()
+            repomd_data(&text),
+            [
+                (
+                    "primary".to_string(),
+                    "repodata/c-primary.xml.gz".to_string(),
+                    "c".to_string()
+                ),
+                (
+                    "filelists".into(),
+                    "repodata/c-filelists.xml.gz".into(),
+                    "c".into()
+                ),
             ]
         );
+        assert_eq!(repomd_revision(&text), Some(5));
     }
 }

@@ -1,0 +1,97 @@
+//! Stand-ins for the unit tests of both repository writers: a signer without a key and a
+//! store that stops writing midway.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::IndexSigner;
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Signs by wrapping with its name: enough to see what was signed, when, and by whom.
+pub struct FakeSigner(pub &'static str);
+
+pub const SIGNER: FakeSigner = FakeSigner("KEY");
+
+impl IndexSigner for FakeSigner {
+    fn clearsign(&self, text: &str) -> Result<String> {
+        Ok(format!("CLEARSIGNED BY {}\n{text}", self.0))
+    }
+
+    fn detached_armored(&self, data: &[u8]) -> Result<String> {
+        Ok(format!("DETACHED BY {} {}\n", self.0, sha256_hex(data)))
+    }
+
+    fn verify_clearsigned(&self, signed: &str) -> Result<String> {
+        signed
+            .strip_prefix(&format!("CLEARSIGNED BY {}\n", self.0))
+            .map(str::to_string)
+            .ok_or_else(|| Error::Signing {
+                what: "test".into(),
+                reason: "not signed by this key".into(),
+            })
+    }
+
+    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()> {
+        match signature == self.detached_armored(data)? {
+            true => Ok(()),
+            false => Err(Error::Signing {
+                what: "test".into(),
+                reason: "bad signature".into(),
+            }),
+        }
+    }
+}
+
+/// A store that fails every write after the first `allowed`, as a publisher killed
+/// midway stops writing.
+pub struct Interrupted<'a> {
+    inner: &'a dyn Store,
+    allowed: usize,
+    writes: AtomicUsize,
+}
+
+impl Store for Interrupted<'_> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        self.write()?;
+        self.inner.put(key, data)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.write()?;
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list(prefix)
+    }
+}
+
+impl<'a> Interrupted<'a> {
+    pub fn after(inner: &'a dyn Store, allowed: usize) -> Self {
+        Self {
+            inner,
+            allowed,
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Writes asked for so far (the failed ones included).
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn write(&self) -> Result<()> {
+        match self.writes.fetch_add(1, Ordering::SeqCst) < self.allowed {
+            true => Ok(()),
+            false => Err(Error::Store {
+                url: "test".into(),
+                reason: "interrupted".into(),
+            }),
+        }
+    }
+}
