@@ -284,13 +284,14 @@ fn owners(path: &Path) -> Vec<String> {
     Vec::new()
 }
 
-/// Where the programs that no Debian package provides come from (deps.sh documents both).
+/// Where the programs that no Debian package provides come from (deps.sh documents both):
+/// a bin directory of rustup's (the Rust toolchain's proxies live beside `rustup`,
+/// wherever CARGO_HOME points), and the virtualenv of scripts/tools.sh.
 fn outside_apt(path: &Path) -> bool {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let toolchain = cargo_home.is_some_and(|home| path.starts_with(home.join("bin")));
-    toolchain || path.starts_with(repo_root().join("target/tools"))
+    let rustup_bin = path
+        .parent()
+        .is_some_and(|dir| dir.join("rustup").is_file());
+    rustup_bin || path.starts_with(repo_root().join("target/tools"))
 }
 
 #[test]
