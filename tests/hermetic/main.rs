@@ -9,6 +9,9 @@ mod apt_repo;
 #[path = "../common/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../common/s3.rs"]
+#[allow(dead_code)]
+mod s3;
 
 mod arch32;
 mod bad_input;
@@ -19,5 +22,6 @@ mod pin;
 mod publish;
 mod repo_apt;
 mod repo_dnf;
+mod s3_publish;
 mod sign;
 mod workflow;
