@@ -130,7 +130,7 @@ impl Error {
     /// failures (retrying later may help), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage { .. } | Error::UnknownArch(_) => 2,
+            Error::Usage { .. } | Error::UnknownArch(_) | Error::InvalidSetting { .. } => 2,
             Error::HashMismatch { .. }
             | Error::Tarball { .. }
             | Error::WrongElf { .. }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::Context;
-use crate::cloudinit::{self, CloudInit};
+use crate::cloudinit::{self, Access, BasicAuth, ClientCertificate, CloudInit};
 use crate::error::{IoContext, Result};
 use crate::repo::{APT_DIR, RPM_DIR};
 
@@ -39,11 +39,49 @@ pub struct CloudInitArgs {
     /// Install this package version instead of the newest.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+
+    /// The user of a private repository (HTTP basic authentication; needs --password-file).
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    pub username: Option<String>,
+
+    /// A file holding that user's password (one line; never given on the command line).
+    #[arg(long, value_name = "FILE", requires = "username")]
+    pub password_file: Option<PathBuf>,
+
+    /// A TLS client certificate (PEM) the node presents to the repository server.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// The CA (PEM) of the repository server's certificate, trusted for that host only.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
     let definition = ctx.definition()?;
     let public_key_armored = std::fs::read_to_string(&args.key).at(&args.key)?;
+    let read = |path: &PathBuf| std::fs::read_to_string(path).at(path);
+    let access = Access {
+        basic: match (&args.username, &args.password_file) {
+            (Some(username), Some(file)) => Some(BasicAuth {
+                username: username.clone(),
+                password: read(file)?.trim_end_matches(['\n', '\r']).to_string(),
+            }),
+            _ => None,
+        },
+        client: match (&args.client_cert, &args.client_key) {
+            (Some(cert), Some(key)) => Some(ClientCertificate {
+                cert_pem: read(cert)?,
+                key_pem: read(key)?,
+            }),
+            _ => None,
+        },
+        ca_pem: args.ca_cert.as_ref().map(read).transpose()?,
+    };
     let base = args.url.trim_end_matches('/');
     let user_data = cloudinit::user_data(&CloudInit {
         package: definition.name,
@@ -57,6 +95,7 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         server_name: args.server_name,
         rpm: args.rpm,
         version: args.version,
+        access,
     })?;
     print!("{user_data}");
     Ok(())

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use nimsforest_pkg::cloudinit::{node_info_json, user_data, CloudInit, NODE_INFO};
+use nimsforest_pkg::cloudinit::{node_info_json, user_data, Access, CloudInit, NODE_INFO};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm};
 
 use crate::harness::*;
@@ -46,6 +46,7 @@ fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
         server_name: cluster.then(|| "node-1".into()),
         rpm,
         version: (!cluster).then(|| "2.14.6".into()),
+        access: Access::default(),
     }
 }
 
@@ -59,6 +60,85 @@ fn yaml_query(file: &Path, expression: &str) -> String {
         "import sys, yaml\nd = yaml.safe_load(open(sys.argv[1]))\nsys.stdout.write(str({expression}))"
     );
     tool_ok("python3", &["-c", &script, s(file)])
+}
+
+#[test]
+fn private_repository_variants_pass_the_schema_and_keep_secrets_root_only() {
+    // Through the command line, as an operator gives them: the password in a file.
+    let project = Project::new();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let key = write("nimsforest.asc", &public_key());
+    let password = write("password", "correct-horse-battery\n");
+    let pem = |label: &str| format!("-----BEGIN {label}-----\nMIIBdummy\n-----END {label}-----\n");
+    let cert = write("client.crt", &pem("CERTIFICATE"));
+    let client_key = write("client.key", &pem("PRIVATE KEY"));
+    let ca = write("ca.crt", &pem("CERTIFICATE"));
+    for rpm in [false, true] {
+        let mut args = vec![
+            "cloud-init",
+            "--url",
+            "https://packages.nimsforest.invalid:8443/nf",
+            "--key",
+            s(&key),
+            "--username",
+            "node-1",
+            "--password-file",
+            s(&password),
+            "--client-cert",
+            s(&cert),
+            "--client-key",
+            s(&client_key),
+            "--ca-cert",
+            s(&ca),
+        ];
+        if rpm {
+            args.push("--rpm");
+        }
+        let text = project.ok(&args);
+        let file = dir.path().join(format!("private-{rpm}.yaml"));
+        std::fs::write(&file, &text).unwrap();
+        let out = tool_ok("cloud-init", &["schema", "--config-file", s(&file)]);
+        assert!(out.contains("Valid cloud-config"), "{out}\n{text}");
+        // Every file holding the password or the client key is root's alone.
+        let modes = yaml_query(
+            &file,
+            "sorted((f['path'], f['permissions']) for f in d['write_files'] \
+             if 'correct-horse' in f['content'] or 'PRIVATE KEY' in f['content'])",
+        );
+        let want = match rpm {
+            false => "[('/etc/apt/auth.conf.d/nimsforest.conf', '0600'), ('/etc/apt/nimsforest/client.key', '0600')]",
+            true => "[('/etc/dnf/vars/nimsforest_password', '0600'), ('/etc/pki/nimsforest/client.key', '0600')]",
+        };
+        assert_eq!(modes, want);
+        let elsewhere = yaml_query(
+            &file,
+            "'correct-horse' in str({k: v for k, v in d.items() if k != 'write_files'})",
+        );
+        assert_eq!(elsewhere, "False", "the password outside write_files");
+    }
+    // A password over plain http is refused, naming the setting, without showing it.
+    let (stderr, code) = project.fails(&[
+        "cloud-init",
+        "--url",
+        "http://packages.nimsforest.invalid/nf",
+        "--key",
+        s(&key),
+        "--username",
+        "node-1",
+        "--password-file",
+        s(&password),
+    ]);
+    assert!(
+        stderr.contains("must be https:// to carry a password"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("correct-horse"), "{stderr}");
+    assert_eq!(code, 2);
 }
 
 #[test]

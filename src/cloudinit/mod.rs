@@ -1,0 +1,263 @@
+//! cloud-init user-data for a node: trust the repository key, add the repository, install
+//! `nimsforest-nats`, and optionally hand the node its cluster settings.
+//!
+//! What the user-data does, in cloud-init's module order (Debian's and the RHEL family's
+//! `/etc/cloud/cloud.cfg`: `write_files` runs in the init stage, `apt_configure` and
+//! `yum_add_repo` in the config stage, `package_update_upgrade_install` in the final stage):
+//!
+//! 1. `write_files` writes the repository's public key to a file of its own, and with a
+//!    forest id `/etc/morpheus/node-info.json` (`{"forest_id": ..., "routes": [...]}`),
+//!    the file `nimsforest-cluster-conf` reads when the package is installed to generate
+//!    `/etc/nimsforest/cluster.conf`. Both are in place before any package is installed.
+//! 2. apt: `apt: sources:` adds `deb [signed-by=/etc/apt/keyrings/ID.asc] URL SUITE
+//!    COMPONENT` (ID: the definition's repository id), so the key is trusted for this repository only, never through the global
+//!    trusted keyring. The key is not given to cloud-init's own `key:` setting: cloud-init
+//!    (22.4, Debian 12) turns it into a keyring by running `gpg --dearmor`, and on an image
+//!    without `gpg` it logs the failure and points `signed-by` at `/dev/null`, so the node
+//!    would not install the package. apt (2.4 and later) reads an armored `.asc` key in
+//!    `signed-by` directly. `preserve_sources_list` keeps the image's own sources as they
+//!    are.
+//!    dnf: `yum_repos:` writes `/etc/yum.repos.d/ID.repo` with `gpgcheck` (package
+//!    signatures) and `repo_gpgcheck` (`repomd.xml.asc`) on, and `gpgkey` pointing at the
+//!    key written in step 1 (`/etc/pki/rpm-gpg/RPM-GPG-KEY-ID`), so trust comes from the
+//!    user-data, not from a download.
+//! 3. `package_update` refreshes the indexes and `packages` installs the package (or the
+//!    pinned version).
+//!
+//! With a server name, `hostname:` sets the host name, which the package uses as the NATS
+//! `server_name`.
+
+use std::fmt::Write;
+
+mod access;
+mod check;
+
+use crate::error::{Error, Result};
+use crate::spec::Repository;
+pub use access::{Access, BasicAuth, ClientCertificate};
+use check::{check_forest_id, check_host_name, check_key, check_route, check_url, check_word};
+
+/// The node description `nimsforest-cluster-conf` (in the package) reads.
+pub const NODE_INFO: &str = "/etc/morpheus/node-info.json";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudInit {
+    /// The package to install.
+    pub package: String,
+    /// The repository's id (key file and repository names on the node) and name.
+    pub repository: Repository,
+    /// The repository root for the chosen variant: the apt tree (with `dists/` and
+    /// `pool/`) or the dnf tree (with `repodata/`). http or https.
+    pub repo_url: String,
+    /// The repository's public key, ASCII-armored.
+    pub public_key_armored: String,
+    /// apt suite and component (ignored by the rpm variant).
+    pub suite: String,
+    pub component: String,
+    /// The forest (cluster) this node joins; with `routes` the package configures the
+    /// cluster, without them a single node that names its forest.
+    pub forest_id: Option<String>,
+    /// `nats-route://host:6222` (or `nats://host:port`) for every node of the cluster.
+    pub routes: Vec<String>,
+    /// The node's host name, which becomes its NATS `server_name`.
+    pub server_name: Option<String>,
+    /// The rpm (dnf/yum) variant instead of apt.
+    pub rpm: bool,
+    /// A package version to install, such as `2.14.6` or `2.14.6-1`; without a revision,
+    /// any revision of that version.
+    pub version: Option<String>,
+    /// Credentials and the server's CA, for a private repository.
+    pub access: Access,
+}
+
+fn invalid(setting: &'static str, value: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidSetting {
+        setting,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The `#cloud-config` user-data for a node.
+pub fn user_data(cfg: &CloudInit) -> Result<String> {
+    let url = check_url(&cfg.repo_url)?;
+    let key = check_key(&cfg.public_key_armored)?;
+    let node_info = node_info_json(cfg)?;
+    let package = package_spec(cfg)?;
+    if let Some(name) = &cfg.server_name {
+        check_host_name(name)?;
+    }
+    if !cfg.rpm {
+        check_word("suite", &cfg.suite)?;
+        check_word("component", &cfg.component)?;
+    }
+    cfg.access.check(url)?;
+
+    let id = &cfg.repository.id;
+    let mut out = String::from("#cloud-config\n");
+    let _ = writeln!(
+        out,
+        "# {} from the signed {} repository at {url}.",
+        cfg.package,
+        if cfg.rpm { "dnf" } else { "apt" }
+    );
+    if cfg.access.is_private() {
+        out.push_str(
+            "# This user-data carries the repository's credentials: keep it as secret as they\n\
+             # are. On the node they go only into root-owned files of mode 0600 (never into\n\
+             # sources.list.d, yum.repos.d or a world-readable file).\n",
+        );
+    }
+    if let Some(name) = &cfg.server_name {
+        out.push_str("# The host name is the node's NATS server_name.\n");
+        let _ = writeln!(out, "hostname: {}", quote(name));
+    }
+
+    out.push_str("write_files:\n");
+    // Where the variant's tools look for keys: apt's keyrings directory (named in the
+    // source's signed-by) and the usual place for RPM keys.
+    let apt_key_file = format!("/etc/apt/keyrings/{}", cfg.repository.public_key_file());
+    let rpm_key_file = format!("/etc/pki/rpm-gpg/{}", cfg.repository.rpm_key_file());
+    let key_file = if cfg.rpm {
+        &rpm_key_file
+    } else {
+        &apt_key_file
+    };
+    write_file(&mut out, key_file, &key, Mode::Public);
+    if let Some(json) = &node_info {
+        write_file(&mut out, NODE_INFO, json, Mode::Public);
+    }
+
+    if cfg.rpm {
+        let options = access::dnf_files(&mut out, &cfg.access, id);
+        out.push_str("yum_repos:\n");
+        let _ = writeln!(out, "  {id}:");
+        let _ = writeln!(out, "    name: {}", quote(&cfg.repository.name));
+        let _ = writeln!(out, "    baseurl: {}", quote(url));
+        out.push_str("    enabled: true\n");
+        out.push_str("    gpgcheck: true\n");
+        out.push_str("    repo_gpgcheck: true\n");
+        let _ = writeln!(
+            out,
+            "    gpgkey: {}",
+            quote(&format!("file://{rpm_key_file}"))
+        );
+        for (name, value) in options {
+            let _ = writeln!(out, "    {name}: {}", quote(&value));
+        }
+    } else {
+        access::apt_files(&mut out, &cfg.access, id, url);
+        out.push_str("apt:\n");
+        out.push_str("  preserve_sources_list: true\n");
+        out.push_str("  sources:\n");
+        let _ = writeln!(out, "    {id}:");
+        let line = format!(
+            "deb [signed-by={apt_key_file}] {url} {} {}",
+            cfg.suite, cfg.component
+        );
+        let _ = writeln!(out, "      source: {}", quote(&line));
+    }
+    out.push_str("package_update: true\n");
+    out.push_str("packages:\n");
+    let _ = writeln!(out, "  - {}", quote(&package));
+    Ok(out)
+}
+
+/// The content of `/etc/morpheus/node-info.json` for these settings, or `None` without a
+/// forest id. Routes without a forest id are refused: the cluster is named after it.
+pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
+    let Some(forest) = &cfg.forest_id else {
+        if let Some(route) = cfg.routes.first() {
+            return Err(invalid(
+                "route",
+                route,
+                "routes need a forest id (the cluster is named after the forest)",
+            ));
+        }
+        return Ok(None);
+    };
+    check_forest_id(forest)?;
+    for route in &cfg.routes {
+        check_route(route)?;
+    }
+    let routes: Vec<String> = cfg.routes.iter().map(|r| quote(r)).collect();
+    Ok(Some(format!(
+        "{{\"forest_id\": {}, \"routes\": [{}]}}\n",
+        quote(forest),
+        routes.join(", ")
+    )))
+}
+
+/// Who may read a file written on the node.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// root:root 0644.
+    Public,
+    /// root:root 0600: credentials and private keys.
+    Secret,
+}
+
+fn write_file(out: &mut String, path: &str, content: &str, mode: Mode) {
+    let _ = writeln!(out, "  - path: {path}");
+    out.push_str("    owner: \"root:root\"\n");
+    let permissions = match mode {
+        Mode::Public => "0644",
+        Mode::Secret => "0600",
+    };
+    let _ = writeln!(out, "    permissions: \"{permissions}\"");
+    out.push_str("    content: |\n");
+    for line in content.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+}
+
+/// A YAML double-quoted scalar (the JSON escapes are valid YAML escapes).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What `packages:` installs: the name, or `name=VERSION` (apt; `VERSION-*` without a
+/// revision) / `name-VERSION` (dnf, which matches any release itself).
+fn package_spec(cfg: &CloudInit) -> Result<String> {
+    let Some(version) = &cfg.version else {
+        return Ok(cfg.package.clone());
+    };
+    let ok = version.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c));
+    if !ok {
+        return Err(invalid(
+            "package version",
+            version,
+            "must be a version such as 2.14.6 or 2.14.6-1",
+        ));
+    }
+    Ok(match (cfg.rpm, version.contains('-')) {
+        (true, _) => format!("{}-{version}", cfg.package),
+        (false, true) => format!("{}={version}", cfg.package),
+        (false, false) => format!("{}={version}-*", cfg.package),
+    })
+}
+
+#[cfg(test)]
+mod tests;
