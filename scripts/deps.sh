@@ -23,6 +23,7 @@ packages=(
   cloud-init                            # `cloud-init schema` for the generated user-data
   systemd-container iproute2 curl       # booted test nodes (systemd-nspawn, netns, probes)
   procps                                # kill, for processes left in a node
+  nginx openssl                         # the private repository's HTTPS server, its test PKI
   qemu-user-static binfmt-support       # arm64 nodes
   python3-venv shellcheck               # workflow tests: actionlint's virtualenv (scripts/tools.sh), shellcheck
 )

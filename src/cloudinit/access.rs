@@ -7,8 +7,9 @@
 //! | client certificate and key (TLS) | `Acquire::https::HOST::SslCert`/`SslKey` in `/etc/apt/apt.conf.d/60ID-https`, files in `/etc/apt/ID/` | `sslclientcert`/`sslclientkey`, files in `/etc/pki/ID/` |
 //! | the server's CA, for this host only | `Acquire::https::HOST::CaInfo` | `sslcacert` |
 //!
-//! The password never enters `sources.list.d` or `yum.repos.d`, and the client key is
-//! readable by root alone: apt reads both before its download methods drop privileges.
+//! The password never enters `sources.list.d` or `yum.repos.d`. Every secret is mode 0600:
+//! owned by root, except apt's client key, which apt's https method opens after it has
+//! dropped to the `_apt` user, so `_apt` owns it (apt reads the password as root).
 
 use std::fmt::Write;
 
@@ -155,7 +156,8 @@ pub(super) fn apt_files(out: &mut String, access: &Access, id: &str, url: &str) 
         let cert = format!("/etc/apt/{id}/client.crt");
         let key = format!("/etc/apt/{id}/client.key");
         write_file(out, &cert, &client.cert_pem, Mode::Public);
-        write_file(out, &key, &client.key_pem, Mode::Secret);
+        // apt's https method opens it after dropping to the `_apt` user.
+        write_file(out, &key, &client.key_pem, Mode::SecretOf("_apt"));
         let _ = writeln!(conf, "Acquire::https::{host}::SslCert {};", quote(&cert));
         let _ = writeln!(conf, "Acquire::https::{host}::SslKey {};", quote(&key));
     }

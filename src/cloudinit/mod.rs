@@ -195,15 +195,19 @@ enum Mode {
     Public,
     /// root:root 0600: credentials and private keys.
     Secret,
+    /// 0600, owned by the user who must read it (root's group): a private key apt's
+    /// download methods read after they have dropped to `_apt`.
+    SecretOf(&'static str),
 }
 
 fn write_file(out: &mut String, path: &str, content: &str, mode: Mode) {
     let _ = writeln!(out, "  - path: {path}");
-    out.push_str("    owner: \"root:root\"\n");
-    let permissions = match mode {
-        Mode::Public => "0644",
-        Mode::Secret => "0600",
+    let (owner, permissions) = match mode {
+        Mode::Public => ("root", "0644"),
+        Mode::Secret => ("root", "0600"),
+        Mode::SecretOf(user) => (user, "0600"),
     };
+    let _ = writeln!(out, "    owner: \"{owner}:root\"");
     let _ = writeln!(out, "    permissions: \"{permissions}\"");
     out.push_str("    content: |\n");
     for line in content.lines() {

@@ -16,7 +16,7 @@ use crate::nats::Nats;
 use crate::node::*;
 
 /// A cloud image: systemd, cloud-init, and locales (cloud-init sets the locale).
-const CLOUD_IMAGE: RootfsSpec = RootfsSpec {
+pub const CLOUD_IMAGE: RootfsSpec = RootfsSpec {
     suite: "bookworm",
     arch: "amd64",
     include: &["ca-certificates", "cloud-init", "locales"],

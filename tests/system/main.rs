@@ -9,9 +9,13 @@ mod apt_repo;
 #[path = "../common/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../common/s3.rs"]
+#[allow(dead_code)]
+mod s3;
 
 mod apt_client;
 mod cluster;
 mod install;
 mod nats;
 mod node;
+mod private_repo;

@@ -298,6 +298,10 @@ pub struct Node {
     /// What `chroot` mounted inside (unmounted before boot and on drop).
     mounts: Vec<PathBuf>,
     servers: Vec<MirrorServer>,
+    /// `systemctl is-system-running` once start-up finished.
+    pub boot_state: String,
+    /// A boot whose start-up fails (a node that must not get in) is not a test failure.
+    pub degraded_is_expected: bool,
 }
 
 struct Booted {
@@ -347,6 +351,8 @@ impl Node {
             booted: None,
             mounts: Vec::new(),
             servers: Vec::new(),
+            boot_state: String::new(),
+            degraded_is_expected: false,
         };
         node.write("/etc/hostname", format!("{name}\n").as_bytes());
         node
@@ -435,7 +441,8 @@ impl Node {
                 .then_some(state)
         })
         .unwrap_or_else(|| panic!("{}: boot did not finish:\n{}", self.name, self.console()));
-        if state != "running" {
+        self.boot_state = state.clone();
+        if state != "running" && !self.degraded_is_expected {
             let failed = self.run(&["systemctl", "--failed", "--no-pager"]).1;
             let journal = self
                 .run(&["journalctl", "-b", "-p", "warning", "--no-pager"])
@@ -456,6 +463,11 @@ impl Node {
     }
 
     /// Where a path inside the node is on the host.
+    /// The node's network namespace, for a server that should listen on its loopback.
+    pub fn netns_path(&self) -> String {
+        format!("/run/netns/{}", self.netns)
+    }
+
     pub fn host_path(&self, inside: &str) -> PathBuf {
         self.root().join(inside.trim_start_matches('/'))
     }

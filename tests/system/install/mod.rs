@@ -4,7 +4,7 @@
 //! `apt-get update`, `apt-get install -y`), and a real NATS client talks to the server.
 
 mod arm64;
-mod rpm;
+pub mod rpm;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;

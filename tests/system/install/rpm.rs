@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use super::*;
 
-const RPM_NODE: RootfsSpec = RootfsSpec {
+pub const RPM_NODE: RootfsSpec = RootfsSpec {
     suite: "bookworm",
     arch: "amd64",
     include: &["ca-certificates", "rpm", "dnf"],
@@ -46,7 +46,7 @@ Provides-only: dpkg installed these capabilities; rpm does not read its database
 %files
 ";
 
-fn base_provides_rpm() -> &'static [u8] {
+pub fn base_provides_rpm() -> &'static [u8] {
     static RPM: OnceLock<Vec<u8>> = OnceLock::new();
     RPM.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -73,7 +73,7 @@ fn base_provides_rpm() -> &'static [u8] {
 
 /// `dnf -y ARGS` with a failing repository an error (Debian's dnf.conf skips it); every
 /// warning must be one of `expected`, and each of those must appear.
-fn dnf(node: &Node, args: &[&str], expected: &[&str]) -> String {
+pub fn dnf(node: &Node, args: &[&str], expected: &[&str]) -> String {
     let mut all = vec!["dnf", "-y", "--setopt=skip_if_unavailable=False"];
     all.extend_from_slice(args);
     let out = node.ok(&all);
