@@ -20,6 +20,7 @@ mod cloudinit;
 mod deps;
 mod pin;
 mod publish;
+mod release;
 mod repo_apt;
 mod repo_dnf;
 mod s3_publish;

@@ -215,7 +215,7 @@ fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
 /// Checks the repository at `root` as apt and dnf would, and returns the package files
 /// their signed indexes name: apt's InRelease (gpgv), each Packages by hash, each pool
 /// file; dnf's repomd.xml (gpgv on repomd.xml.asc), each document, each RPM.
-fn client_view(root: &Path, keyring: &Path) -> Vec<String> {
+pub fn client_view(root: &Path, keyring: &Path) -> Vec<String> {
     let mut named = Vec::new();
     let release = gpgv_text(keyring, &root.join("apt/dists/stable/InRelease"));
     for line in release.lines().skip_while(|l| *l != "SHA256:").skip(1) {

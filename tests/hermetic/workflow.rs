@@ -75,7 +75,7 @@ fn workflows() -> Vec<PathBuf> {
 #[test]
 fn workflows_pass_actionlint_and_shellcheck() {
     let files = workflows();
-    for expected in ["ci.yml", "install.yml"] {
+    for expected in ["ci.yml", "install.yml", "release.yml"] {
         assert!(
             files.iter().any(|f| f.ends_with(expected)),
             ".github/workflows/{expected} is missing: {files:?}"
