@@ -201,39 +201,7 @@ if [ "$TEST_RELEASE" = 1 ]; then
 fi
 
 # --- (b) a synthetic release, VERSIONS revisions ----------------------------------------------
-note "writing a synthetic release $SYNTH_VERSION"
-python3 - "$WORK/fake-mirror" "$SYNTH_VERSION" <<'EOF'
-import hashlib, io, os, struct, sys, tarfile
-root, version = sys.argv[1:]
-# upstream arch: (EI_DATA 1 little / 2 big, e_machine)
-ARCHES = {"amd64": (1, 62), "arm64": (1, 183), "ppc64le": (1, 21), "s390x": (2, 22), "riscv64": (1, 243)}
-out = os.path.join(root, f"v{version}")
-os.makedirs(out)
-sums = []
-for arch, (data, machine) in sorted(ARCHES.items()):
-    end = "<" if data == 1 else ">"
-    ident = b"\x7fELF" + bytes([2, data, 1, 0]) + bytes(8)
-    header = ident + struct.pack(end + "HHI", 2, machine, 1) + bytes(64 - 16 - 8)
-    binary = header + f"stand-in nats-server {version} {arch}\n".encode().ljust(4096 - 64, b"\0")
-    top = f"nats-server-v{version}-linux-{arch}"
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, kind, mode, body in [(top, tarfile.DIRTYPE, 0o755, b""),
-                                       (f"{top}/nats-server", tarfile.REGTYPE, 0o755, binary)]:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.mtime, info.size = kind, mode, 1767225600, len(body)
-            tar.addfile(info, io.BytesIO(body) if body else None)
-    gz = io.BytesIO()
-    import gzip
-    with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as f:
-        f.write(raw.getvalue())
-    name = f"{top}.tar.gz"
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(gz.getvalue())
-    sums.append(f"{hashlib.sha256(gz.getvalue()).hexdigest()}  {name}\n")
-with open(os.path.join(out, "SHA256SUMS"), "w") as f:
-    f.writelines(sorted(sums))
-EOF
+synthetic_release "$WORK/fake-mirror" "$SYNTH_VERSION"
 start_mirror "$WORK/fake-mirror"
 copy_definition "$ROOT" "$WORK/def-b"
 "$BIN" --manifest-path "$WORK/def-b/Cargo.toml" pin "$SYNTH_VERSION" --mirror "$URL" >&2
