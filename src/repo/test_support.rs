@@ -1,5 +1,5 @@
-//! Stand-ins for the unit tests of both repository writers: a signer without a key and a
-//! store that stops writing midway.
+//! Stand-ins for the unit tests of both repository writers: a signer without a key, a
+//! store that stops writing midway, and one that another publisher writes to.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -93,5 +93,46 @@ impl<'a> Interrupted<'a> {
                 reason: "interrupted".into(),
             }),
         }
+    }
+}
+
+/// A store where another publisher writes `theirs` to `key` just before this one's first
+/// write: the race the swap must notice.
+pub struct Racing<'a> {
+    inner: &'a dyn Store,
+    key: &'static str,
+    theirs: Vec<u8>,
+    raced: AtomicUsize,
+}
+
+impl<'a> Racing<'a> {
+    pub fn new(inner: &'a dyn Store, key: &'static str, theirs: Vec<u8>) -> Self {
+        Self {
+            inner,
+            key,
+            theirs,
+            raced: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Store for Racing<'_> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        if self.raced.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.inner.put(self.key, &self.theirs)?;
+        }
+        self.inner.put(key, data)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list(prefix)
     }
 }

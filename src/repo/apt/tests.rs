@@ -1,5 +1,4 @@
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::release::{date_of, format_date, hashes};
@@ -7,7 +6,7 @@ use super::*;
 use crate::deb::ar::ArWriter;
 use crate::deb::deb822;
 use crate::digest::sha256_hex;
-use crate::repo::test_support::{FakeSigner, Interrupted, SIGNER};
+use crate::repo::test_support::{FakeSigner, Interrupted, Racing, SIGNER};
 use crate::store::LocalStore;
 
 /// A minimal `.deb` (debian-binary, control.tar.gz, data.tar.gz) with `control` as its
@@ -539,40 +538,14 @@ fn an_interrupted_update_leaves_a_consistent_repository_that_the_next_run_comple
 
 #[test]
 fn a_publisher_that_lost_the_race_changes_nothing_clients_see() {
-    /// Another publisher replaces InRelease as soon as this one writes its first object.
-    struct Racing<'a> {
-        inner: &'a dyn Store,
-        raced: AtomicUsize,
-    }
-    impl Store for Racing<'_> {
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-            self.inner.get(key)
-        }
-        fn put(&self, key: &str, data: &[u8]) -> Result<()> {
-            if self.raced.fetch_add(1, Ordering::SeqCst) == 0 {
-                let theirs = SIGNER.clearsign("Origin: theirs\nComponents: main\n")?;
-                self.inner
-                    .put("dists/stable/InRelease", theirs.as_bytes())?;
-            }
-            self.inner.put(key, data)
-        }
-        fn delete(&self, key: &str) -> Result<()> {
-            self.inner.delete(key)
-        }
-        fn list(&self, prefix: &str) -> Result<Vec<String>> {
-            self.inner.list(prefix)
-        }
-    }
     let f = Fixture::new();
     f.update(&[f.deb("1.0-1", "amd64")], &opts(T0)).unwrap();
     let release = f.read("dists/stable/Release");
-    let racing = Racing {
-        inner: &f.store(),
-        raced: AtomicUsize::new(0),
-    };
+    let store = f.store();
+    let theirs = SIGNER
+        .clearsign("Origin: theirs\nComponents: main\n")
+        .unwrap();
+    let racing = Racing::new(&store, "dists/stable/InRelease", theirs.into_bytes());
     let err = update(
         &racing,
         "",

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rpm::{BuildConfig, Dependency, FileOptions, PackageBuilder};
 
 use super::*;
-use crate::repo::test_support::{FakeSigner, Interrupted, SIGNER};
+use crate::repo::test_support::{FakeSigner, Interrupted, Racing, SIGNER};
 use crate::store::LocalStore;
 
 fn no_signing(_: &mut rpm::Package) -> Result<()> {
@@ -416,6 +416,30 @@ fn metadata_not_signed_by_this_key_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("does not match repomd.xml"), "{err}");
+}
+
+#[test]
+fn a_publisher_that_lost_the_race_changes_nothing_clients_see() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir(&input).unwrap();
+    let root = tmp.path().join("repo");
+    let first = build(&input, "1.0", "x86_64", "a");
+    run(&root, &[first], &opts(1000), &no_signing).unwrap();
+    let signature = fs::read(root.join(REPOMD_SIGNATURE)).unwrap();
+    let root_store = store(&root, &opts(2000));
+    let racing = Racing::new(&root_store, REPOMD, b"<repomd>theirs</repomd>".to_vec());
+    let second = [build(&input, "1.1", "x86_64", "b")];
+    let err = update(&racing, "", &second, &opts(2000), &SIGNER, &no_signing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("was replaced by another publisher"), "{err}");
+    // The other publisher's repomd.xml stands; this run's signature was not swapped in.
+    assert_eq!(
+        fs::read(root.join(REPOMD)).unwrap(),
+        b"<repomd>theirs</repomd>"
+    );
+    assert_eq!(fs::read(root.join(REPOMD_SIGNATURE)).unwrap(), signature);
 }
 
 #[test]
