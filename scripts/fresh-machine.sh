@@ -27,6 +27,8 @@
 #  2. clones the repository at REV into it (/src/nimsforest-pkg): a clean clone, with
 #     no target/ and no untracked or modified files.
 #  3. mounts into it what a booted machine has (all unmounted again at the end):
+#       /                 the root filesystem bound onto itself, so that / is a mount
+#                         point inside as on any machine (`ip netns` remounts it);
 #       /proc             a new procfs (ps, /proc/self/..., cargo and rustc read it);
 #       /sys              rbind, so the cgroup tree under /sys/fs/cgroup comes with it:
 #                         the booted test nodes (systemd-nspawn) need both;
@@ -264,6 +266,11 @@ git -C "$rootfs$src" -c advice.detachedHead=false checkout --quiet --detach "$co
 log "cloned $(git -C "$rootfs$src" log --oneline -1) into $src"
 
 # 3. What a booted machine has.
+# Its root directory is a mount point, as every machine's is: `ip netns` and
+# systemd-nspawn remount / (as a slave) and fail with "Invalid argument" in a chroot
+# whose root is a plain directory.
+mount --bind "$rootfs" "$rootfs"
+mount --make-private "$rootfs"
 mount -t proc proc "$rootfs/proc"
 mount --rbind /sys "$rootfs/sys"
 mount --make-rslave "$rootfs/sys"

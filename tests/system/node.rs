@@ -53,6 +53,17 @@ pub fn require_system() {
         {
             missing.push("a mounted cgroup tree (/sys/fs/cgroup)".into());
         }
+        // `ip netns` and systemd-nspawn remount / as a slave, which fails with "Invalid
+        // argument" where / is no mount point: in a chroot into a plain directory.
+        let root_is_mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|info| info.lines().any(|l| l.split(' ').nth(4) == Some("/")));
+        if !root_is_mounted {
+            missing.push(
+                "a root directory that is a mount point (in a chroot, bind-mount its \
+                 directory onto itself first, as scripts/fresh-machine.sh does)"
+                    .into(),
+            );
+        }
         missing
     });
     assert!(
