@@ -30,6 +30,7 @@
 #       /                 the root filesystem bound onto itself, so that / is a mount
 #                         point inside as on any machine (`ip netns` remounts it);
 #       /proc             a new procfs (ps, /proc/self/..., cargo and rustc read it);
+#       /run              a new tmpfs, as at boot (with /run/lock);
 #       /sys              rbind, so the cgroup tree under /sys/fs/cgroup comes with it:
 #                         the booted test nodes (systemd-nspawn) need both;
 #       /dev              rbind: the device nodes (/dev/null, urandom, loop devices, ...)
@@ -272,6 +273,9 @@ log "cloned $(git -C "$rootfs$src" log --oneline -1) into $src"
 mount --bind "$rootfs" "$rootfs"
 mount --make-private "$rootfs"
 mount -t proc proc "$rootfs/proc"
+# /run is a tmpfs on every booted machine (systemd-nspawn refuses to work with one on disk).
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$rootfs/run"
+install -d -m 1777 "$rootfs/run/lock"
 mount --rbind /sys "$rootfs/sys"
 mount --make-rslave "$rootfs/sys"
 if mountpoint -q /sys/fs/cgroup && ! mountpoint -q "$rootfs/sys/fs/cgroup"; then
