@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::command::{self, build, cloud_init, keygen, pin, repo, Context};
+use crate::command::{self, build, cloud_init, forest, keygen, pin, repo, Context};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
@@ -38,6 +38,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Print #cloud-config user-data that installs the package from the repository.
     CloudInit(cloud_init::CloudInitArgs),
+    /// Make and manage a closed forest's secrets: its CA, node certificates, client users.
+    Forest(forest::ForestArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -51,5 +53,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Repo(args) => command::repo::run(&ctx, args),
         Command::Keygen(args) => command::keygen::run(&ctx, args),
         Command::CloudInit(args) => command::cloud_init::run(&ctx, args),
+        Command::Forest(args) => command::forest::run(args),
     }
 }

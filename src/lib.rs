@@ -20,6 +20,7 @@ pub mod digest;
 pub mod dist;
 pub mod error;
 pub mod fetch;
+pub mod forest;
 pub mod parallel;
 pub mod pin;
 pub mod repo;

@@ -62,7 +62,7 @@ fn name_chars(s: &str) -> bool {
 }
 
 /// The rule `nimsforest-cluster-conf` applies: it becomes the NATS cluster name.
-pub(super) fn check_forest_id(id: &str) -> Result<()> {
+pub(crate) fn check_forest_id(id: &str) -> Result<()> {
     if name_chars(id) {
         Ok(())
     } else {
@@ -88,7 +88,7 @@ pub(super) fn check_word(setting: &'static str, value: &str) -> Result<()> {
 
 /// One DNS label: cloud-init would take the first label of a dotted name as the host
 /// name, which would then differ from the server name asked for.
-pub(super) fn check_host_name(name: &str) -> Result<()> {
+pub(crate) fn check_host_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')

@@ -30,9 +30,10 @@
 use std::fmt::Write;
 
 mod access;
-mod check;
+pub(crate) mod check;
 
 use crate::error::{Error, Result};
+use crate::forest::{NodeSecrets, NODE_DIR};
 use crate::spec::Repository;
 pub use access::{Access, BasicAuth, ClientCertificate};
 use check::{check_forest_id, check_host_name, check_key, check_route, check_url, check_word};
@@ -68,6 +69,11 @@ pub struct CloudInit {
     pub version: Option<String>,
     /// Credentials and the server's CA, for a private repository.
     pub access: Access,
+    /// The node's share of its closed forest's secrets (`nimsforest-pkg forest`).
+    pub forest_secrets: Option<NodeSecrets>,
+    /// A forest without secrets, whose cluster anyone on the network may join: for a lab
+    /// only, and only when asked for by name.
+    pub insecure_open_forest: bool,
 }
 
 fn invalid(setting: &'static str, value: &str, reason: impl Into<String>) -> Error {
@@ -101,6 +107,18 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         cfg.package,
         if cfg.rpm { "dnf" } else { "apt" }
     );
+    if cfg.forest_secrets.is_some() {
+        out.push_str(
+            "# It also carries this node's key and certificate of its closed forest: keep it\n\
+             # secret. On the node they are root-only, then root:nimsforest 0640.\n",
+        );
+    }
+    if cfg.insecure_open_forest {
+        out.push_str(
+            "# INSECURE OPEN FOREST: no TLS, no authentication; anyone who can reach this node\n\
+             # may join its cluster and read every message. For a lab, never for a fleet.\n",
+        );
+    }
     if cfg.access.is_private() {
         out.push_str(
             "# This user-data carries the repository's credentials: keep it as secret as they\n\
@@ -126,6 +144,18 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
     write_file(&mut out, key_file, &key, Mode::Public);
     if let Some(json) = &node_info {
         write_file(&mut out, NODE_INFO, json, Mode::Public);
+    }
+    // Root-only until the package is installed: its nimsforest-cluster-conf then gives
+    // them to root:nimsforest 0640 (the group does not exist before) and turns them on.
+    if let Some(secrets) = &cfg.forest_secrets {
+        for (file, content) in secrets.files() {
+            write_file(
+                &mut out,
+                &format!("{NODE_DIR}/{file}"),
+                content,
+                Mode::Secret,
+            );
+        }
     }
 
     if cfg.rpm {
@@ -167,6 +197,13 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
 /// forest id. Routes without a forest id are refused: the cluster is named after it.
 pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
     let Some(forest) = &cfg.forest_id else {
+        if cfg.forest_secrets.is_some() || cfg.insecure_open_forest {
+            return Err(invalid(
+                "forest id",
+                "",
+                "a forest's secrets or --insecure-open-forest need the forest id",
+            ));
+        }
         if let Some(route) = cfg.routes.first() {
             return Err(invalid(
                 "route",
@@ -180,9 +217,32 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
     for route in &cfg.routes {
         check_route(route)?;
     }
+    match (&cfg.forest_secrets, cfg.insecure_open_forest) {
+        (None, false) => {
+            return Err(invalid(
+                "forest id",
+                forest,
+                "a forest is closed: give its secrets (--forest DIR, made by `nimsforest-pkg \
+                 forest init`), or --insecure-open-forest for a lab cluster anyone may join",
+            ))
+        }
+        (Some(_), true) => {
+            return Err(invalid(
+                "forest id",
+                forest,
+                "is either closed (with its secrets) or insecurely open, not both",
+            ))
+        }
+        _ => {}
+    }
     let routes: Vec<String> = cfg.routes.iter().map(|r| quote(r)).collect();
+    let open = if cfg.insecure_open_forest {
+        ", \"insecure_open_cluster\": true"
+    } else {
+        ""
+    };
     Ok(Some(format!(
-        "{{\"forest_id\": {}, \"routes\": [{}]}}\n",
+        "{{\"forest_id\": {}, \"routes\": [{}]{open}}}\n",
         quote(forest),
         routes.join(", ")
     )))

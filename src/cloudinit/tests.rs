@@ -22,6 +22,8 @@ fn cfg() -> CloudInit {
         rpm: false,
         version: None,
         access: Access::default(),
+        forest_secrets: None,
+        insecure_open_forest: false,
     }
 }
 
@@ -53,11 +55,21 @@ fn apt_variant() {
     );
 }
 
+fn secrets() -> NodeSecrets {
+    NodeSecrets {
+        ca_pem: PEM_CERT.into(),
+        cert_pem: PEM_CERT.into(),
+        key_pem: PEM_KEY.into(),
+        auth_conf: "accounts {}\n".into(),
+    }
+}
+
 #[test]
-fn rpm_variant_with_cluster_and_pinned_version() {
+fn rpm_variant_with_a_closed_cluster_and_pinned_version() {
     let mut c = cfg();
     c.rpm = true;
     c.forest_id = Some("forest-1".into());
+    c.forest_secrets = Some(secrets());
     c.routes = vec![
         "nats-route://10.0.0.1:6222".into(),
         "nats://[fd00::2]:6222".into(),
@@ -76,6 +88,54 @@ fn rpm_variant_with_cluster_and_pinned_version() {
     assert!(out.contains("    gpgkey: \"file:///etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest\"\n"));
     assert!(out.ends_with("packages:\n  - \"nimsforest-nats-2.14.6\"\n"));
     assert!(!out.contains("apt:"));
+    // The node's share of the forest, root-only, before the package is installed.
+    let forest: Vec<(String, String)> = files(&out)
+        .into_iter()
+        .filter(|(p, _, _)| p.starts_with("/etc/nimsforest/"))
+        .map(|(p, mode, _)| (p, mode))
+        .collect();
+    let want: Vec<(String, String)> = ["ca.pem", "node.pem", "node-key.pem", "auth.conf"]
+        .iter()
+        .map(|f| (format!("/etc/nimsforest/forest/{f}"), "0600".to_string()))
+        .collect();
+    assert_eq!(forest, want);
+    assert!(out.contains("# It also carries this node's key"), "{out}");
+    assert!(!out.contains("INSECURE"), "{out}");
+}
+
+#[test]
+fn a_forest_is_closed_unless_declared_insecurely_open() {
+    let mut c = cfg();
+    c.forest_id = Some("forest-1".into());
+    c.routes = vec!["nats-route://10.0.0.1:6222".into()];
+    let e = user_data(&c).unwrap_err();
+    assert!(e.to_string().contains("a forest is closed"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+
+    c.insecure_open_forest = true;
+    let out = user_data(&c).unwrap();
+    assert!(out.contains("# INSECURE OPEN FOREST"), "{out}");
+    assert!(
+        out.contains(
+            "\"routes\": [\"nats-route://10.0.0.1:6222\"], \"insecure_open_cluster\": true}"
+        ),
+        "{out}"
+    );
+
+    c.forest_secrets = Some(secrets());
+    let e = user_data(&c).unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+
+    c.forest_id = None;
+    c.routes.clear();
+    let e = user_data(&c).unwrap_err();
+    assert!(e.to_string().contains("need the forest id"), "{e}");
+}
+
+#[test]
+fn the_node_key_never_shows_in_debug_output() {
+    let shown = format!("{:?}", secrets());
+    assert!(!shown.contains("MIIE"), "{shown}");
 }
 
 #[test]
@@ -93,6 +153,7 @@ fn versions() {
 fn forest_without_routes_is_a_single_node_that_names_its_forest() {
     let mut c = cfg();
     c.forest_id = Some("f.1_a".into());
+    c.forest_secrets = Some(secrets());
     assert_eq!(
         node_info_json(&c).unwrap().unwrap(),
         "{\"forest_id\": \"f.1_a\", \"routes\": []}\n"

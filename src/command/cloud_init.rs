@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::Context;
 use crate::cloudinit::{self, Access, BasicAuth, ClientCertificate, CloudInit};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
+use crate::forest::Forest;
 use crate::repo::{APT_DIR, RPM_DIR};
 
 #[derive(Debug, clap::Args)]
@@ -24,9 +25,21 @@ pub struct CloudInitArgs {
     #[arg(long, default_value = "stable")]
     pub suite: String,
 
+    /// The closed forest this node joins (a directory made by `nimsforest-pkg forest
+    /// init`): the node gets the CA, its own certificate and key (`forest node`) and the
+    /// forest's users; its cluster and client port then take only the forest's own.
+    #[arg(long, value_name = "DIR", requires = "server_name")]
+    pub forest: Option<PathBuf>,
+
     /// The forest (NATS cluster) this node joins; written to /etc/morpheus/node-info.json.
+    /// Taken from --forest when that is given.
     #[arg(long, value_name = "ID")]
     pub forest_id: Option<String>,
+
+    /// A forest with no TLS and no authentication, which anyone on the network may join
+    /// and read: for a lab only.
+    #[arg(long, conflicts_with = "forest")]
+    pub insecure_open_forest: bool,
 
     /// A cluster route, e.g. nats-route://10.0.0.2:6222 (repeat for every node).
     #[arg(long = "route", value_name = "URL")]
@@ -82,6 +95,23 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         },
         ca_pem: args.ca_cert.as_ref().map(read).transpose()?,
     };
+    let (forest_id, forest_secrets) = match &args.forest {
+        None => (args.forest_id, None),
+        Some(dir) => {
+            let forest = Forest::open(dir)?;
+            if let Some(id) = args.forest_id.as_deref().filter(|id| *id != forest.id()) {
+                return Err(Error::Usage {
+                    what: format!("--forest-id {id}"),
+                    reason: format!("{} is the forest {}", dir.display(), forest.id()),
+                });
+            }
+            let name = args.server_name.as_deref().unwrap_or_default();
+            (
+                Some(forest.id().to_string()),
+                Some(forest.node_secrets(name)?),
+            )
+        }
+    };
     let base = args.url.trim_end_matches('/');
     let user_data = cloudinit::user_data(&CloudInit {
         package: definition.name,
@@ -90,12 +120,14 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         public_key_armored,
         suite: args.suite,
         component: "main".into(),
-        forest_id: args.forest_id,
+        forest_id,
         routes: args.routes,
         server_name: args.server_name,
         rpm: args.rpm,
         version: args.version,
         access,
+        forest_secrets,
+        insecure_open_forest: args.insecure_open_forest,
     })?;
     print!("{user_data}");
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cloud_init;
+pub mod forest;
 pub mod keygen;
 pub mod pin;
 pub mod repo;

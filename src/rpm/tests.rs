@@ -519,28 +519,3 @@ fn the_repository_definition_loads() {
     assert!(def.summary.len() < 80 && !def.summary.ends_with('.'));
     assert!(def.description.lines().all(|l| l.len() < 80));
 }
-
-/// Writes a package of the real layout for inspection with rpm and rpmlint:
-/// `NIMSFOREST_SAMPLE_BINARY=path/to/nats-server NIMSFOREST_SAMPLE_RPM=out.rpm
-/// cargo test --lib write_sample -- --ignored --nocapture`; optionally
-/// NIMSFOREST_SAMPLE_DEF=dir for another rpm/ directory, NIMSFOREST_SAMPLE_ARCH=arm64.
-#[test]
-#[ignore = "needs a real nats-server binary; see the doc comment"]
-fn write_sample() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let binary = std::fs::read(std::env::var("NIMSFOREST_SAMPLE_BINARY").unwrap()).unwrap();
-    let out = std::env::var("NIMSFOREST_SAMPLE_RPM").unwrap();
-    let def_dir = std::env::var("NIMSFOREST_SAMPLE_DEF")
-        .map(Into::into)
-        .unwrap_or_else(|_| root.join("rpm"));
-    let assets = |name: &str| {
-        std::fs::read(root.join("assets").join(name)).unwrap_or_else(|_| fake_asset(name))
-    };
-    let arch = std::env::var("NIMSFOREST_SAMPLE_ARCH").map_or(Arch::Amd64, |a| a.parse().unwrap());
-    let tree = node_tree(binary, &assets);
-    let def = RpmDefinition::load(&def_dir, "nimsforest-nats").unwrap();
-    let mut file = std::fs::File::create(out).unwrap();
-    let start = std::time::Instant::now();
-    write_rpm(&tree, &id(), arch, &def, &mut file).unwrap();
-    eprintln!("wrote the {arch} package in {:.2?}", start.elapsed());
-}

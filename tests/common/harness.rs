@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const NEW: &str = "2.15.1";
 pub const OLD: &str = "2.14.6";
@@ -369,4 +370,19 @@ pub fn fixture_binary(version: &str, arch: &str) -> Vec<u8> {
         }
     }
     panic!("no nats-server in the fixture's {version} {arch} tarball");
+}
+
+/// Polls `check` until it returns a value or `limit` passes. A limit on waiting for a
+/// service to come up, not a performance assertion.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

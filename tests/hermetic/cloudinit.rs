@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nimsforest_pkg::cloudinit::{node_info_json, user_data, Access, CloudInit, NODE_INFO};
+use nimsforest_pkg::forest::{Forest, NodeSecrets, Validity, NODE_FILES};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm};
 
 use crate::harness::*;
@@ -47,7 +48,20 @@ fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
         rpm,
         version: (!cluster).then(|| "2.14.6".into()),
         access: Access::default(),
+        forest_secrets: cluster.then(node_secrets),
+        insecure_open_forest: false,
     }
+}
+
+/// Node node-1's share of a forest made by the library.
+fn node_secrets() -> NodeSecrets {
+    let dir = tempfile::tempdir().unwrap();
+    let forest = Forest::create(dir.path(), "forest-1", 30, 30).unwrap();
+    let address = ["10.0.0.1".parse().unwrap()];
+    forest
+        .issue_node("node-1", &address, Validity::days_from_now(30), false)
+        .unwrap();
+    forest.node_secrets("node-1").unwrap()
 }
 
 fn s(path: &Path) -> &str {
@@ -210,6 +224,25 @@ fn every_variant_passes_cloud_init_schema() {
                     ),
                 );
                 assert_eq!(Some(written), node_info_json(&cfg).unwrap());
+                // The node's share of the forest: root-only, byte for byte.
+                let secrets = cfg.forest_secrets.as_ref().unwrap();
+                for (name, content) in secrets.files() {
+                    let path = format!("/etc/nimsforest/forest/{name}");
+                    let entry = yaml_query(
+                        &file,
+                        &format!(
+                            "[(f['owner'], f['permissions'], f['content']) for f in d['write_files'] if f['path'] == '{path}'][0]"
+                        ),
+                    );
+                    assert!(
+                        entry.starts_with("('root:root', '0600', '"),
+                        "{path}: {entry}"
+                    );
+                    assert_eq!(
+                        yaml_query(&file, &format!("[f['content'] for f in d['write_files'] if f['path'] == '{path}'][0]")),
+                        content,
+                    );
+                }
             } else {
                 assert_eq!(node_info, "[]");
             }
@@ -255,48 +288,104 @@ fn write_files_runs_before_packages_are_installed() {
     assert_eq!(stage_of("package-update-upgrade-install"), 2);
 }
 
-/// The node-info.json of the user-data, given to the package's script, makes a
-/// cluster.conf that names the cluster and lists every route.
+/// The package's nimsforest-cluster-conf for node-1, writing into `etc`.
+fn cluster_conf(etc: &Path, node_info: &Path) -> std::process::Output {
+    Command::new("sh")
+        .arg(repo_root().join("assets/nimsforest-cluster-conf"))
+        .env("NIMSFOREST_ETC", etc)
+        .env("NODE_INFO", node_info)
+        .env("NIMSFOREST_HOSTNAME", "node-1")
+        .env("NIMSFOREST_GROUP", "root")
+        .output()
+        .unwrap()
+}
+
+/// The node-info.json of the user-data, given to the package's script with or without
+/// the forest's secrets, makes a cluster.conf: closed with them, open only when declared
+/// insecure, and no cluster at all (with the reason) when neither.
 #[test]
 fn node_info_makes_the_cluster_conf() {
     let key = public_key();
-    let script = repo_root().join("assets/nimsforest-cluster-conf");
-    for cluster in [true, false] {
+    for mode in ["closed", "open", "unguarded", "single"] {
         let mut cfg = config(&key, false, true);
-        if !cluster {
-            cfg.routes.clear();
+        match mode {
+            "open" => {
+                cfg.forest_secrets = None;
+                cfg.insecure_open_forest = true;
+            }
+            "single" => cfg.routes.clear(),
+            _ => {}
         }
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir(&etc).unwrap();
         let node_info = dir.path().join("node-info.json");
-        std::fs::write(&node_info, node_info_json(&cfg).unwrap().unwrap()).unwrap();
-        let out = Command::new("sh")
-            .arg(&script)
-            .env("NIMSFOREST_ETC", &etc)
-            .env("NODE_INFO", &node_info)
-            .env("NIMSFOREST_HOSTNAME", "node-1")
-            .env("NIMSFOREST_GROUP", "root")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let json = match mode {
+            // What Morpheus writes without secrets: routes, nothing else.
+            "unguarded" => node_info_json(&CloudInit {
+                insecure_open_forest: true,
+                forest_secrets: None,
+                ..cfg.clone()
+            })
+            .unwrap()
+            .unwrap()
+            .replace(", \"insecure_open_cluster\": true", ""),
+            _ => node_info_json(&cfg).unwrap().unwrap(),
+        };
+        std::fs::write(&node_info, json).unwrap();
+        if mode == "closed" {
+            std::fs::create_dir(etc.join("forest")).unwrap();
+            for (name, content) in cfg.forest_secrets.as_ref().unwrap().files() {
+                std::fs::write(etc.join("forest").join(name), content).unwrap();
+            }
+        }
+        let out = cluster_conf(&etc, &node_info);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mode}: {stderr}");
         let conf = std::fs::read_to_string(etc.join("cluster.conf")).unwrap();
         assert!(conf.contains("server_name: \"node-1\""), "{conf}");
+        let cluster = conf.contains("\ncluster {\n    name: \"forest-1\"\n");
+        assert_eq!(
+            cluster,
+            mode == "closed" || mode == "open",
+            "{mode}:\n{conf}"
+        );
         if cluster {
-            assert!(
-                conf.contains("\ncluster {\n    name: \"forest-1\"\n"),
-                "{conf}"
-            );
             for route in ROUTES {
                 assert!(conf.contains(&format!("        \"{route}\"\n")), "{conf}");
             }
-        } else {
-            assert!(!conf.contains("\ncluster {"), "{conf}");
-            assert!(conf.contains("forest \"forest-1\""), "{conf}");
+        }
+        let closed = conf.contains("verify_and_map: true")
+            && conf.contains("user: \"urn:nimsforest:forest-1:route\"")
+            && conf.contains("include \"forest/auth.conf\"");
+        assert_eq!(closed, mode == "closed", "{mode}:\n{conf}");
+        assert_eq!(
+            conf.contains("# INSECURE"),
+            mode == "open",
+            "{mode}:\n{conf}"
+        );
+        if mode == "unguarded" {
+            assert!(
+                stderr.contains("warning") && stderr.contains("no forest secrets"),
+                "{stderr}"
+            );
+            assert!(conf.contains("this node stays single"), "{conf}");
         }
     }
+    // Secrets with one file missing: refused, naming it.
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("forest")).unwrap();
+    for name in NODE_FILES.iter().filter(|n| **n != "auth.conf") {
+        std::fs::write(etc.join("forest").join(name), "x").unwrap();
+    }
+    let node_info = dir.path().join("node-info.json");
+    std::fs::write(&node_info, "{\"forest_id\": \"f\", \"routes\": []}").unwrap();
+    let out = cluster_conf(&etc, &node_info);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no auth.conf"),
+        "{stderr}"
+    );
+    assert!(!etc.join("cluster.conf").exists());
 }

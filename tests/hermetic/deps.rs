@@ -141,6 +141,18 @@ fn rust_literals() -> BTreeMap<String, PathBuf> {
     found
 }
 
+/// The names of `command`'s subcommands, at every depth.
+fn subcommands(command: &clap::Command) -> Vec<String> {
+    command
+        .get_subcommands()
+        .flat_map(|sub| {
+            let mut names = subcommands(sub);
+            names.push(sub.get_name().to_string());
+            names
+        })
+        .collect()
+}
+
 /// The packages listed in `scripts/deps.sh`'s `packages=( ... )`.
 fn deps_packages() -> BTreeSet<String> {
     let text = std::fs::read_to_string(repo_root().join("scripts/deps.sh")).unwrap();
@@ -307,6 +319,10 @@ fn every_command_comes_from_a_package_deps_sh_installs() {
     let allowed = installed.closure(&deps);
 
     let mut commands: BTreeMap<String, PathBuf> = rust_literals();
+    // The tool's own subcommands (`forest init`, `forest node`) are words, not programs.
+    for word in subcommands(&<nimsforest_pkg::cli::Cli as clap::CommandFactory>::command()) {
+        commands.remove(&word);
+    }
     for script in scripts() {
         for command in shell_commands(&std::fs::read_to_string(&script).unwrap()) {
             commands.entry(command).or_insert(script.clone());

@@ -9,6 +9,9 @@ mod apt_repo;
 #[path = "../common/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../common/nats.rs"]
+#[allow(dead_code)]
+mod nats;
 #[path = "../common/s3.rs"]
 #[allow(dead_code)]
 mod s3;
@@ -18,6 +21,7 @@ mod bad_input;
 mod build;
 mod cloudinit;
 mod deps;
+mod forest;
 mod pin;
 mod publish;
 mod release;

@@ -114,7 +114,26 @@ fn keygen_repo_and_cloud_init_from_the_command_line() {
         "{checked}"
     );
 
-    // User-data for a node of a three-node forest, valid for cloud-init.
+    // User-data for a node of a three-node closed forest, valid for cloud-init.
+    let forest = project.path().join("forest-7");
+    project.ok(&[
+        "forest",
+        "init",
+        "--dir",
+        s(&forest),
+        "--forest-id",
+        "forest-7",
+    ]);
+    project.ok(&[
+        "forest",
+        "node",
+        "--dir",
+        s(&forest),
+        "--name",
+        "node-1",
+        "--address",
+        "10.0.0.1",
+    ]);
     for variant in [&[][..], &["--rpm"][..]] {
         let mut args = vec![
             "cloud-init",
@@ -124,7 +143,7 @@ fn keygen_repo_and_cloud_init_from_the_command_line() {
         ];
         let key = repo.path().join("nimsforest.asc");
         args.push(s(&key));
-        args.extend(["--forest-id", "forest-7", "--server-name", "node-1"]);
+        args.extend(["--forest", s(&forest), "--server-name", "node-1"]);
         for route in [
             "nats-route://node-1.forest.invalid:6222",
             "nats-route://node-2.forest.invalid:6222",

@@ -4,6 +4,7 @@
 //! Real cloud-init runs it at first boot from a NoCloud seed: it trusts the key, adds the
 //! source, writes node-info.json and installs nimsforest-nats from the signed repository.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 use crate::install::{apt, repository, REPO_PORT};
-use crate::nats::Nats;
+use crate::nats::{ClientTls, Nats};
 use crate::node::*;
 
 /// A cloud image: systemd, cloud-init, and locales (cloud-init sets the locale).
@@ -28,25 +29,28 @@ pub const CLOUD_IMAGE: RootfsSpec = RootfsSpec {
     )],
 };
 
-const FOREST: &str = "forest-1";
-const STREAM: &str = "EVENTS";
+pub const FOREST: &str = "forest-1";
+pub const STREAM: &str = "EVENTS";
 
 /// The longest a NATS JetStream leader election may take: nats-server's raft picks an
 /// election timeout between 4 and 9 seconds.
-const ONE_LEADER_ELECTION: Duration = Duration::from_secs(9);
+pub const ONE_LEADER_ELECTION: Duration = Duration::from_secs(9);
 
-struct Cluster {
+pub struct Cluster {
     // Nodes before the network: fields drop in order, and the namespaces must outlive
     // the containers in them.
-    nodes: Vec<Node>,
-    _network: Network,
+    pub nodes: Vec<Node>,
+    pub network: Network,
+    /// The forest's secrets, made by `nimsforest-pkg forest` (in the project's directory).
+    pub forest: PathBuf,
+    pub project: Project,
 }
 
 impl Cluster {
-    /// Boots three nodes with their user-data (installing `version`, or the newest) and
-    /// waits until the cluster has formed; returns it and how long that took from the
-    /// first boot.
-    fn form(version: Option<&str>) -> (Self, Duration) {
+    /// Boots three nodes of a closed forest with their user-data (installing `version`,
+    /// or the newest) and waits until the cluster has formed; returns it and how long
+    /// that took from the first boot.
+    pub fn form(version: Option<&str>) -> (Self, Duration) {
         let repo = repository();
         let project = Project::new();
         let mut network = Network::new();
@@ -58,8 +62,21 @@ impl Cluster {
             .iter()
             .map(|n| format!("nats-route://{}:6222", n.address))
             .collect();
+        let forest = project.path().join(FOREST);
+        let forest_dir = forest.to_str().expect("utf-8");
+        project.ok(&["forest", "init", "--dir", forest_dir, "--forest-id", FOREST]);
         let key = repo.public.join("nimsforest.asc");
         for node in &mut nodes {
+            project.ok(&[
+                "forest",
+                "node",
+                "--dir",
+                forest_dir,
+                "--name",
+                &node.name,
+                "--address",
+                &node.address,
+            ]);
             let url = format!("http://127.0.0.1:{REPO_PORT}");
             let mut args = vec![
                 "cloud-init",
@@ -67,8 +84,8 @@ impl Cluster {
                 &url,
                 "--key",
                 key.to_str().expect("utf-8"),
-                "--forest-id",
-                FOREST,
+                "--forest",
+                forest_dir,
                 "--server-name",
                 &node.name,
             ];
@@ -110,10 +127,17 @@ impl Cluster {
             for route in &routes {
                 assert!(cluster_conf.contains(route.as_str()), "{cluster_conf}");
             }
+            assert!(
+                cluster_conf.contains("verify_and_map: true"),
+                "[{}] not closed:\n{cluster_conf}",
+                node.name
+            );
         }
         let cluster = Self {
             nodes,
-            _network: network,
+            network,
+            forest,
+            project,
         };
         cluster.wait_until_formed();
         let formed = started.elapsed();
@@ -123,18 +147,25 @@ impl Cluster {
         (cluster, formed)
     }
 
-    fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(crate::install::client_url).collect()
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(tls_url).collect()
     }
 
-    fn client(&self, i: usize) -> Nats {
-        let url = crate::install::client_url(&self.nodes[i]);
-        wait_for(Duration::from_secs(30), || Nats::connect(&url).ok())
-            .unwrap_or_else(|| panic!("no client connection to {url}"))
+    /// The forest's application user.
+    pub fn app(&self) -> ClientTls {
+        ClientTls::user(&self.forest, "app")
+    }
+
+    pub fn client(&self, i: usize) -> Nats {
+        let urls = [tls_url(&self.nodes[i])];
+        wait_for(Duration::from_secs(30), || {
+            Nats::connect_with(&urls, Some(&self.app())).ok()
+        })
+        .unwrap_or_else(|| panic!("no client connection to {urls:?}"))
     }
 
     /// Every node routes to the other two, and all agree on one meta leader of three peers.
-    fn formed(&self) -> Result<(), String> {
+    pub fn formed(&self) -> Result<(), String> {
         let mut leaders = Vec::new();
         for node in &self.nodes {
             let mut peers = route_names(node)?;
@@ -165,14 +196,14 @@ impl Cluster {
         Ok(())
     }
 
-    fn wait_until_formed(&self) {
+    pub fn wait_until_formed(&self) {
         if wait_for(Duration::from_secs(120), || self.formed().ok()).is_none() {
             panic!("the cluster did not form: {:?}", self.formed());
         }
     }
 
     /// Waits until every node's replica of STREAM holds `last` as its last sequence.
-    fn wait_until_replicas_at(&self, last: u64) {
+    pub fn wait_until_replicas_at(&self, last: u64) {
         let caught_up = wait_for(Duration::from_secs(120), || {
             let seqs: Vec<Option<u64>> = self.nodes.iter().map(replica_last_seq).collect();
             seqs.iter().all(|s| *s == Some(last)).then_some(())
@@ -184,8 +215,13 @@ impl Cluster {
     }
 }
 
+/// A node's client port, over TLS (a closed forest's clients use no other).
+pub fn tls_url(node: &Node) -> String {
+    format!("tls://{}:4222", node.address)
+}
+
 /// A monitoring endpoint of a node, as JSON.
-fn monitor(node: &Node, path: &str) -> Result<Value, String> {
+pub fn monitor(node: &Node, path: &str) -> Result<Value, String> {
     let (code, body) = node.http_get(&format!("http://127.0.0.1:8222{path}"));
     if code != 200 {
         return Err(format!("{} {path}: {code} {body}", node.name));
@@ -194,7 +230,7 @@ fn monitor(node: &Node, path: &str) -> Result<Value, String> {
 }
 
 /// The server names a node has routes to.
-fn route_names(node: &Node) -> Result<Vec<String>, String> {
+pub fn route_names(node: &Node) -> Result<Vec<String>, String> {
     let routez = monitor(node, "/routez")?;
     Ok(routez["routes"]
         .as_array()
@@ -334,13 +370,99 @@ fn three_nodes_form_a_cluster_survive_losing_one_and_a_broken_cluster_conf() {
     cluster.wait_until_formed();
 }
 
-/// What the publisher saw during the rolling upgrade.
+/// What a publisher saw while the cluster changed under it.
 #[derive(Debug, Default)]
-struct PublishRecord {
-    attempts: u64,
-    failed_attempts: u64,
-    acknowledged: u64,
-    longest_gap: Duration,
+pub struct PublishRecord {
+    pub attempts: u64,
+    pub failed_attempts: u64,
+    pub acknowledged: u64,
+    pub longest_gap: Duration,
+}
+
+/// A client that knows all three servers and publishes with acknowledgements, message
+/// ids 1, 2, ... in order, retrying an id until it is acknowledged (the stream
+/// deduplicates), until stopped.
+pub struct Publisher {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<PublishRecord>,
+}
+
+impl Publisher {
+    pub fn start(cluster: &Cluster) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let urls = cluster.urls();
+        let tls = cluster.app();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let client = Nats::connect_with(&urls, Some(&tls)).expect("publisher connects");
+                let mut record = PublishRecord::default();
+                let mut last_ack = Instant::now();
+                let mut id = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    id += 1;
+                    let payload = format!("event {id}");
+                    loop {
+                        record.attempts += 1;
+                        match client.publish_with_id(
+                            "events.new",
+                            &id.to_string(),
+                            payload.as_bytes(),
+                            Duration::from_secs(2),
+                        ) {
+                            Ok(_) => break,
+                            Err(_) => {
+                                record.failed_attempts += 1;
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                    record.longest_gap = record.longest_gap.max(last_ack.elapsed());
+                    last_ack = Instant::now();
+                    record.acknowledged = id;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                record
+            })
+        };
+        Self { stop, thread }
+    }
+
+    pub fn stop(self) -> PublishRecord {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("publisher")
+    }
+}
+
+/// Every acknowledged message is in the stream exactly once, enough was published, and
+/// publishing never stalled longer than one leader election.
+pub fn assert_nothing_lost(cluster: &Cluster, record: &PublishRecord, what: &str) {
+    let stored = cluster
+        .client(2)
+        .read_stream(STREAM)
+        .expect("read the stream");
+    eprintln!(
+        "{what}: {} publish attempts, {} failed and retried, {} acknowledged, {} read back; longest publish gap {:.2?}",
+        record.attempts,
+        record.failed_attempts,
+        record.acknowledged,
+        stored.len(),
+        record.longest_gap
+    );
+    assert_eq!(
+        stored,
+        payloads(1..=record.acknowledged),
+        "acknowledged messages missing or duplicated"
+    );
+    assert!(
+        record.acknowledged > 100,
+        "too little was published: {record:?}"
+    );
+    assert!(
+        record.longest_gap <= ONE_LEADER_ELECTION,
+        "publishing stalled for {:.2?}, longer than one leader election",
+        record.longest_gap
+    );
 }
 
 #[test]
@@ -355,43 +477,7 @@ fn rolling_upgrade_under_load_loses_no_acknowledged_message() {
         .create_stream(STREAM, &["events.>"], 3)
         .expect("create R3 stream");
 
-    // A publisher that knows all three servers writes with acknowledgements throughout.
-    let stop = Arc::new(AtomicBool::new(false));
-    let urls = cluster.urls();
-    let publisher = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let client = Nats::connect_any(&urls).expect("publisher connects");
-            let mut record = PublishRecord::default();
-            let mut last_ack = Instant::now();
-            let mut id = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                id += 1;
-                let payload = format!("event {id}");
-                // Retry the same id until it is acknowledged: the stream deduplicates.
-                loop {
-                    record.attempts += 1;
-                    match client.publish_with_id(
-                        "events.new",
-                        &id.to_string(),
-                        payload.as_bytes(),
-                        Duration::from_secs(2),
-                    ) {
-                        Ok(_) => break,
-                        Err(_) => {
-                            record.failed_attempts += 1;
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                    }
-                }
-                record.longest_gap = record.longest_gap.max(last_ack.elapsed());
-                last_ack = Instant::now();
-                record.acknowledged = id;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            record
-        })
-    };
+    let publisher = Publisher::start(&cluster);
 
     // One node at a time, through apt, as an operator would.
     for node in &cluster.nodes {
@@ -420,33 +506,8 @@ fn rolling_upgrade_under_load_loses_no_acknowledged_message() {
         cluster.wait_until_formed();
     }
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let record = publisher.join().expect("publisher");
-
-    let reader = cluster.client(2);
-    let stored = reader.read_stream(STREAM).expect("read the stream");
-    eprintln!(
-        "rolling upgrade: {} publish attempts, {} failed and retried, {} acknowledged, {} read back; longest publish gap {:.2?}",
-        record.attempts,
-        record.failed_attempts,
-        record.acknowledged,
-        stored.len(),
-        record.longest_gap
-    );
-    assert_eq!(
-        stored,
-        payloads(1..=record.acknowledged),
-        "acknowledged messages missing or duplicated"
-    );
-    assert!(
-        record.acknowledged > 100,
-        "too little was published: {record:?}"
-    );
-    assert!(
-        record.longest_gap <= ONE_LEADER_ELECTION,
-        "publishing stalled for {:.2?}, longer than one leader election",
-        record.longest_gap
-    );
+    let record = publisher.stop();
+    assert_nothing_lost(&cluster, &record, "rolling upgrade");
     for node in &cluster.nodes {
         assert_eq!(
             crate::install::varz(node, "version"),

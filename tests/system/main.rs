@@ -9,13 +9,16 @@ mod apt_repo;
 #[path = "../common/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../common/nats.rs"]
+#[allow(dead_code)]
+mod nats;
 #[path = "../common/s3.rs"]
 #[allow(dead_code)]
 mod s3;
 
 mod apt_client;
 mod cluster;
+mod forest;
 mod install;
-mod nats;
 mod node;
 mod private_repo;

@@ -247,13 +247,18 @@ impl Network {
         network
     }
 
+    /// The address the next node (or namespace) on this network gets.
+    pub fn next_address(&self) -> String {
+        format!("{}.{}", self.subnet, self.namespaces.len() + 2)
+    }
+
     /// An address on this network that no node has: a peer that is down.
     pub fn unused_address(&self) -> String {
         format!("{}.250", self.subnet)
     }
 
     /// A new namespace on the bridge: (its name, its address).
-    fn add_namespace(&mut self) -> (String, String) {
+    pub fn add_namespace(&mut self) -> (String, String) {
         let i = self.namespaces.len();
         let name = format!("{}n{i}", self.id);
         let address = format!("{}.{}", self.subnet, i + 2);
@@ -690,20 +695,5 @@ fn remove_cgroup(dir: &Path) {
 fn remove_cgroup_parent(dir: &Path) {
     if let Some(parent) = dir.parent() {
         let _ = std::fs::remove_dir(parent);
-    }
-}
-
-/// Polls `check` until it returns a value or `limit` passes. A limit on waiting for a
-/// service to come up, not a performance assertion.
-pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -572,6 +572,30 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
             .map(|l| format!("{l}\n"))
             .collect()
     };
+    // The granted node is also a closed single node of a forest: the rpm variant carries
+    // its secrets as the apt variant does.
+    let mut network = Network::new();
+    let project = Project::new();
+    let forest = project.path().join("forest-r");
+    project.ok(&[
+        "forest",
+        "init",
+        "--dir",
+        &s(&forest),
+        "--forest-id",
+        "forest-r",
+    ]);
+    let granted_address = network.next_address();
+    project.ok(&[
+        "forest",
+        "node",
+        "--dir",
+        &s(&forest),
+        "--name",
+        "rpm-granted",
+        "--address",
+        &granted_address,
+    ]);
     let cases = [
         (
             "rpm-granted",
@@ -585,6 +609,10 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
                     USER,
                     "--password-file",
                     &password,
+                    "--forest",
+                    &s(&forest),
+                    "--server-name",
+                    "rpm-granted",
                 ],
             ),
             true,
@@ -611,7 +639,6 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
             true,
         ),
     ];
-    let mut network = Network::new();
     let mut nodes: Vec<(Node, Nginx, bool)> = cases
         .into_iter()
         .map(|(name, data, allowed)| {
@@ -674,9 +701,34 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
         }
     }
     let granted = &nodes[0].0;
+    assert_eq!(granted.address, granted_address);
     assert_eq!(
         owner_and_mode(granted, "/etc/dnf/vars/nimsforest_password"),
         (0, 0, 0o600)
+    );
+    // Closed: the secrets are the server's group's alone, and only the forest's user gets
+    // in over TLS.
+    let conf = granted.read("/etc/nimsforest/cluster.conf");
+    assert!(conf.contains("verify_and_map: true"), "{conf}");
+    let group = granted.ok(&["getent", "group", "nimsforest"]);
+    let gid: u32 = group.split(':').nth(2).unwrap().trim().parse().unwrap();
+    for file in ["ca.pem", "node.pem", "node-key.pem", "auth.conf"] {
+        assert_eq!(
+            owner_and_mode(granted, &format!("/etc/nimsforest/forest/{file}")),
+            (0, gid, 0o640),
+            "{file}"
+        );
+    }
+    let url = [format!("tls://{granted_address}:4222")];
+    let app = crate::nats::ClientTls::user(&forest, "app");
+    let client = wait_for(std::time::Duration::from_secs(60), || {
+        crate::nats::Nats::connect_with(&url, Some(&app)).ok()
+    })
+    .expect("the forest's user connects to the rpm node");
+    client.round_trip("orders.new").expect("round trip");
+    assert!(
+        crate::nats::Nats::connect(&format!("nats://{granted_address}:4222")).is_err(),
+        "an anonymous client got into the rpm node"
     );
     let holding = files_holding(
         granted,

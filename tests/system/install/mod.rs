@@ -670,8 +670,35 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
     let node = debian_node(&RootfsSpec::debian("bookworm"), &mut network, "node1");
     apt(&node, &["update"]);
 
-    // node-info.json before install: cluster.conf names the cluster after the forest.
-    // The routes list every node of the forest, this one included (the others are down).
+    // What Morpheus writes itself before install, without cloud-init: node-info.json and
+    // the node's share of its forest (made by `nimsforest-pkg forest`), root-only.
+    // cluster.conf then names the cluster after the forest and closes it. The routes
+    // list every node of the forest, this one included (the others are down).
+    let project = Project::new();
+    let forest = project.path().join("forest-7");
+    let dir = forest.to_str().expect("utf-8");
+    project.ok(&["forest", "init", "--dir", dir, "--forest-id", "forest-7"]);
+    project.ok(&[
+        "forest",
+        "node",
+        "--dir",
+        dir,
+        "--name",
+        "node1",
+        "--address",
+        &node.address,
+    ]);
+    let share = [
+        ("ca.pem", forest.join("ca.pem")),
+        ("auth.conf", forest.join("auth.conf")),
+        ("node.pem", forest.join("nodes/node1/node.pem")),
+        ("node-key.pem", forest.join("nodes/node1/node-key.pem")),
+    ];
+    for (name, source) in &share {
+        let inside = format!("/etc/nimsforest/forest/{name}");
+        node.write(&inside, &std::fs::read(source).expect("forest file"));
+        node.ok(&["chmod", "0600", &inside]);
+    }
     let own = format!("nats-route://{}:6222", node.address);
     let down = format!("nats-route://{}:6222", network.unused_address());
     let node_info = format!(
@@ -680,11 +707,45 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
     node.write("/etc/morpheus/node-info.json", node_info.as_bytes());
     apt(&node, &["install", "nimsforest-nats"]);
     let cluster = node.read("/etc/nimsforest/cluster.conf");
-    assert!(
-        cluster.contains("name: \"forest-7\"") || cluster.contains("name: forest-7"),
-        "{cluster}"
-    );
+    assert!(cluster.contains("name: \"forest-7\""), "{cluster}");
     assert!(cluster.contains(&own), "{cluster}");
+    assert!(
+        cluster.contains("user: \"urn:nimsforest:forest-7:route\"")
+            && cluster.contains("verify_and_map: true"),
+        "not closed:\n{cluster}"
+    );
+    // The secrets: the server's group may read them, nobody else.
+    let modes = node.ok(&[
+        "stat",
+        "-c",
+        "%n %U:%G %a",
+        "/etc/nimsforest/forest",
+        "/etc/nimsforest/forest/ca.pem",
+        "/etc/nimsforest/forest/node.pem",
+        "/etc/nimsforest/forest/node-key.pem",
+        "/etc/nimsforest/forest/auth.conf",
+    ]);
+    assert_eq!(
+        modes,
+        "/etc/nimsforest/forest root:nimsforest 750\n\
+         /etc/nimsforest/forest/ca.pem root:nimsforest 640\n\
+         /etc/nimsforest/forest/node.pem root:nimsforest 640\n\
+         /etc/nimsforest/forest/node-key.pem root:nimsforest 640\n\
+         /etc/nimsforest/forest/auth.conf root:nimsforest 640\n"
+    );
+    // Its own user gets in over TLS; an anonymous client does not.
+    let url = format!("tls://{}:4222", node.address);
+    let user = crate::nats::ClientTls::user(&forest, "app");
+    let client = wait_for(Duration::from_secs(60), || {
+        Nats::connect_with(std::slice::from_ref(&url), Some(&user)).ok()
+    })
+    .expect("the forest's app user connects");
+    client.round_trip("orders.new").expect("round trip");
+    assert!(
+        Nats::connect(&client_url(&node)).is_err(),
+        "an anonymous client got in"
+    );
+    drop(client);
     assert_eq!(
         node.systemctl_state("is-active", "nimsforest-nats"),
         "active"
@@ -702,6 +763,10 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
     assert_eq!(cluster_name, "forest-7", "/varz: {varz_ok}");
     assert_eq!(varz(&node, "server_name"), "node1");
     apt(&node, &["purge", "nimsforest-nats"]);
+    assert!(
+        !node.host_path("/etc/nimsforest/forest").exists(),
+        "the forest's secrets outlived the purge"
+    );
 
     // An operator's cluster.conf before install: left untouched and used.
     let own_conf = "# Written by the operator.\nserver_name: \"operator-named\"\n";

@@ -1,11 +1,31 @@
 //! A real NATS client (async-nats) behind a small blocking API, for talking to the servers
 //! the packages install.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
+
+/// What a client of a closed forest brings: the CA it trusts the servers by, and the
+/// certificate and key it proves its user with (none: an anonymous TLS client).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientTls {
+    /// User `user` of the forest made by `nimsforest-pkg forest init --dir forest`.
+    pub fn user(forest: &Path, user: &str) -> Self {
+        let dir = forest.join("users").join(user);
+        Self {
+            ca: forest.join("ca.pem"),
+            cert: Some((dir.join("user.pem"), dir.join("user-key.pem"))),
+        }
+    }
+}
 
 pub struct Nats {
     runtime: Runtime,
@@ -21,18 +41,29 @@ impl Nats {
 
     /// Connects to one of `urls`, and reconnects to another when that server goes away.
     pub fn connect_any(urls: &[String]) -> Result<Self, String> {
+        Self::connect_with(urls, None)
+    }
+
+    /// Like `connect_any`, over TLS with `tls` when given (a closed forest's client).
+    pub fn connect_with(urls: &[String], tls: Option<&ClientTls>) -> Result<Self, String> {
         // One worker keeps the connection alive (pings, acks) between calls.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("tokio runtime");
+        let mut options =
+            async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
+        if let Some(tls) = tls {
+            options = options
+                .require_tls(true)
+                .add_root_certificates(tls.ca.clone());
+            if let Some((cert, key)) = &tls.cert {
+                options = options.add_client_certificate(cert.clone(), key.clone());
+            }
+        }
         let client = runtime
-            .block_on(
-                async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(5))
-                    .connect(urls.to_vec()),
-            )
+            .block_on(options.connect(urls.to_vec()))
             .map_err(|e| format!("connect {urls:?}: {e}"))?;
         let jetstream = {
             let _context = runtime.enter();

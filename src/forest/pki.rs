@@ -1,0 +1,151 @@
+//! The forest's X.509 certificates, made with rcgen: one CA per forest, a certificate per
+//! node and one per client user. ECDSA P-256 keys, which Go's TLS (nats-server) and rustls
+//! (the NATS clients in Rust) both accept.
+//!
+//! Identities are URIs in the subject alternative names, because that is what nats-server
+//! maps to users with `verify_and_map` (it tries e-mail, DNS, then URI SANs before the
+//! subject): `urn:nimsforest:FOREST:route` on every node certificate is the single user the
+//! cluster's `authorization` lets in, `urn:nimsforest:FOREST:user:NAME` a client user. A
+//! user's certificate thus cannot open a route, nor a node's a client session.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+/// The route identity every node certificate of `forest` carries.
+pub fn route_identity(forest: &str) -> String {
+    format!("urn:nimsforest:{forest}:route")
+}
+
+/// The identity of the client user `name` of `forest`.
+pub fn user_identity(forest: &str, name: &str) -> String {
+    format!("urn:nimsforest:{forest}:user:{name}")
+}
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// From now for `days` days (backdated an hour, for clocks a little behind).
+    pub fn days_from_now(days: u32) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(i64::from(days)),
+        }
+    }
+}
+
+/// A certificate and its private key, both PEM.
+pub struct Certified {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// What a leaf certificate is for.
+pub enum Leaf<'a> {
+    /// A node: server and client of TLS (clients on 4222, routes both ways), named by its
+    /// host name and addresses, which clients and route dialers verify.
+    Node {
+        name: &'a str,
+        addresses: &'a [IpAddr],
+    },
+    /// A client user.
+    User { name: &'a str },
+}
+
+fn pki_error(what: &str, e: rcgen::Error) -> Error {
+    Error::Signing {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn base_params(common_name: &str, forest: &str, validity: Validity) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, format!("NimsForest {forest}"));
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
+    // Random, positive, 16 bytes (RFC 5280 allows up to 20).
+    let mut serial: [u8; 16] = rand::random();
+    serial[0] &= 0x7f;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params
+}
+
+fn ia5(what: &str, s: String) -> Result<rcgen::string::Ia5String> {
+    s.try_into().map_err(|e| pki_error(what, e))
+}
+
+/// A new forest CA: may sign leaf certificates only (path length 0).
+pub fn new_ca(forest: &str, validity: Validity) -> Result<Certified> {
+    let key = KeyPair::generate().map_err(|e| pki_error("the forest CA key", e))?;
+    let mut params = base_params(&format!("NimsForest {forest} CA"), forest, validity);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| pki_error("the forest CA certificate", e))?;
+    Ok(Certified {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A new key and a certificate for it, signed by the forest CA (`ca`: its PEM pair).
+pub fn issue(forest: &str, ca: &Certified, leaf: Leaf, validity: Validity) -> Result<Certified> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|e| pki_error("the forest CA key", e))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)
+        .map_err(|e| pki_error("the forest CA certificate", e))?;
+    let (common_name, what) = match &leaf {
+        Leaf::Node { name, .. } => (*name, format!("the certificate of node {name}")),
+        Leaf::User { name } => (*name, format!("the certificate of user {name}")),
+    };
+    let mut params = base_params(common_name, forest, validity);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    match leaf {
+        Leaf::Node { name, addresses } => {
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            params.subject_alt_names = vec![SanType::DnsName(ia5(&what, name.to_string())?)];
+            params
+                .subject_alt_names
+                .extend(addresses.iter().map(|a| SanType::IpAddress(*a)));
+            params
+                .subject_alt_names
+                .push(SanType::URI(ia5(&what, route_identity(forest))?));
+        }
+        Leaf::User { name } => {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            params.subject_alt_names = vec![SanType::URI(ia5(&what, user_identity(forest, name))?)];
+        }
+    }
+    let key = KeyPair::generate().map_err(|e| pki_error(&what, e))?;
+    let cert = params
+        .signed_by(&key, &issuer)
+        .map_err(|e| pki_error(&what, e))?;
+    Ok(Certified {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
