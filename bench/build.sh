@@ -6,12 +6,17 @@
 #
 # 1. Builds the test fixture mirror (tests/fixture/mirror.py) for VER and serves it on 127.0.0.1.
 # 2. Times `nimsforest-pkg build --mirror URL --out DIR` for the whole release (every pinned arch,
-#    .deb and .rpm) with a warm download cache (no network) and with a cold one (downloads over
-#    loopback), then for amd64 alone (both formats, .deb only, .rpm only).
-# 3. Unpacks our amd64 .deb (`dpkg-deb -R`) and x86_64 .rpm (`rpm2cpio | cpio`) and times
+#    .deb and .rpm): cold (empty download and block caches; downloads over loopback), warm,
+#    warm with a new revision (`--revision 2`), and the .rpm of every arch right after their
+#    .deb (a second format from a warm block cache); then amd64 alone with no blocks cached
+#    (both formats, .deb only, .rpm only).
+# 3. Unpacks every .deb (`dpkg-deb -R`) and .rpm (`rpm2cpio | cpio`) we built and times
 #    `dpkg-deb --build -Zxz` and `rpmbuild -bb` (xz level 6 payload, no strip, no debuginfo) on
-#    those very trees.
-# 4. Prints a table of seconds and the ratios ours/dpkg-deb and ours/rpmbuild.
+#    those very trees: amd64 alone, and every arch.
+# 4. Prints a table of seconds, the sizes, and the ratios: ours/dpkg-deb and ours/rpmbuild for
+#    amd64; the whole release cold against dpkg-deb + rpmbuild of every arch (target <= 0.5);
+#    a new revision and a second format from a warm cache against the cold build (target
+#    <= 0.05 each).
 #
 # Timing uses hyperfine (installed with apt-get when missing and possible), else bash `time`.
 # Needs: python3 + pip (or a wheel cache), dpkg-deb, rpmbuild, rpm2cpio, cpio, and the release
@@ -121,19 +126,22 @@ shopt -u nullglob
 [ ${#X86_64_RPMS[@]} = 1 ] || die "expected one x86_64 .rpm in $WORK/dist"
 DEB=${AMD64_DEBS[0]} RPM=${X86_64_RPMS[0]} N_DEB=${#DEBS[@]} N_RPM=${#RPMS[@]}
 
-# --- the same trees for dpkg-deb and rpmbuild -----------------------------------------------
-dpkg-deb -R "$DEB" "$WORK/debtree"
-
-mkdir -p "$WORK/rpmroot" "$WORK/rpmtop" "$WORK/rpmout"
-# rpm2cpio exits 1 when the header has no (LONG)ARCHIVESIZE even though the payload is whole,
-# so check the unpacked tree against the file list instead of trusting its status.
-rpm2cpio "$RPM" > "$WORK/payload.cpio" || note "rpm2cpio exited with status $? (checking the payload by hand)"
-(cd "$WORK/rpmroot" && cpio -idm --quiet < "$WORK/payload.cpio")
-rm -f "$WORK/payload.cpio"
-while IFS= read -r path; do
-  [ -e "$WORK/rpmroot$path" ] || [ -L "$WORK/rpmroot$path" ] || die "$path missing from the unpacked $RPM"
-done < <(rpm -qpl "$RPM")
-python3 - "$RPM" "$WORK/rpmroot" > "$WORK/bench.spec" <<'EOF'
+# --- the same trees for dpkg-deb and rpmbuild, every arch ------------------------------------
+# tree_of_rpm RPM DIR: the files of RPM unpacked in DIR/root, and DIR/bench.spec that makes
+# rpmbuild pack them again with the same file list, owners, modes and config flags.
+tree_of_rpm() {
+  local rpm=$1 dir=$2
+  mkdir -p "$dir/root" "$dir/top" "$dir/out"
+  # rpm2cpio exits 1 when the header has no (LONG)ARCHIVESIZE even though the payload is
+  # whole, so check the unpacked tree against the file list instead of trusting its status.
+  rpm2cpio "$rpm" > "$dir/payload.cpio" || note "rpm2cpio exited with status $? (checking the payload by hand)"
+  (cd "$dir/root" && cpio -idm --quiet < "$dir/payload.cpio")
+  rm -f "$dir/payload.cpio"
+  while IFS= read -r path; do
+    [ -e "$dir/root$path" ] || [ -L "$dir/root$path" ] || die "$path missing from the unpacked $rpm"
+  done < <(rpm -qpl "$rpm")
+  rpm -qp --qf '%{ARCH}' "$rpm" > "$dir/arch"
+  python3 - "$rpm" "$dir/root" > "$dir/bench.spec" <<'EOF'
 import os, subprocess, sys
 rpm_path, buildroot = sys.argv[1:]
 def q(tag):
@@ -174,23 +182,44 @@ The files of {name} as built by nimsforest-pkg, packed again by rpmbuild.
 %files""")
 print("\n".join(files))
 EOF
+}
+for deb in "${DEBS[@]}"; do
+  dpkg-deb -R "$deb" "$WORK/debtrees/$(basename "$deb" .deb)"
+done
+for rpm in "${RPMS[@]}"; do
+  tree_of_rpm "$rpm" "$WORK/rpmtrees/$(basename "$rpm" .rpm)"
+done
+DEBTREE=$WORK/debtrees/$(basename "$DEB" .deb)
+RPMTREE=$WORK/rpmtrees/$(basename "$RPM" .rpm)
+# No %install section and --noclean: the extracted tree is the buildroot, untouched between
+# runs. Expanded by the timing shell, with $t the tree.
+RPMBUILD='rpmbuild -bb --quiet --noclean --target "$(cat "$t/arch")" --buildroot "$t/root" --define "_topdir $t/top" --define "_rpmdir $t/out" "$t/bench.spec" >/dev/null'
+export DEBTREE RPMTREE
 
 measure full_warm "ours: whole release, warm cache" "$RUNS" \
   'rm -rf "$WORK/o"' "$OURS --out \"\$WORK/o\""
-measure ours_both "ours: amd64 .deb + .rpm" "$RUNS" \
-  'rm -rf "$WORK/o"' "$OURS --arch amd64 --out \"\$WORK/o\""
-measure ours_deb "ours: amd64 .deb" "$RUNS" \
-  'rm -rf "$WORK/o"' "$OURS --arch amd64 --format deb --out \"\$WORK/o\""
-measure ours_rpm "ours: amd64 .rpm" "$RUNS" \
-  'rm -rf "$WORK/o"' "$OURS --arch amd64 --format rpm --out \"\$WORK/o\""
+measure full_revision "ours: whole release, new revision, warm" "$RUNS" \
+  'rm -rf "$WORK/o"' "$OURS --revision 2 --out \"\$WORK/o\""
+# The .deb of every arch first (untimed, from an empty block cache), then the .rpm.
+measure full_second "ours: whole release .rpm after the .deb" "$RUNS" \
+  'rm -rf "$WORK/o" "$NIMSFOREST_CACHE_DIR/xz-blocks" && '"$OURS"' --format deb --out "$WORK/o" >/dev/null' \
+  "$OURS --format rpm --out \"\$WORK/o\""
+measure ours_both "ours: amd64 .deb + .rpm, no blocks cached" "$RUNS" \
+  'rm -rf "$WORK/o" "$NIMSFOREST_CACHE_DIR/xz-blocks"' "$OURS --arch amd64 --out \"\$WORK/o\""
+measure ours_deb "ours: amd64 .deb, no blocks cached" "$RUNS" \
+  'rm -rf "$WORK/o" "$NIMSFOREST_CACHE_DIR/xz-blocks"' "$OURS --arch amd64 --format deb --out \"\$WORK/o\""
+measure ours_rpm "ours: amd64 .rpm, no blocks cached" "$RUNS" \
+  'rm -rf "$WORK/o" "$NIMSFOREST_CACHE_DIR/xz-blocks"' "$OURS --arch amd64 --format rpm --out \"\$WORK/o\""
 measure dpkg "dpkg-deb --build -Zxz (amd64)" "$RUNS" \
-  'rm -f "$WORK/dpkg.deb"' 'dpkg-deb --build -Zxz "$WORK/debtree" "$WORK/dpkg.deb" >/dev/null'
-# No %install section and --noclean: the extracted tree is the buildroot, untouched between runs.
+  'rm -f "$WORK/dpkg.deb"' 'dpkg-deb --build -Zxz "$DEBTREE" "$WORK/dpkg.deb" >/dev/null'
 measure rpmbuild "rpmbuild -bb xz (x86_64)" "$RUNS" \
-  'rm -rf "$WORK/rpmout"/*' \
-  'rpmbuild -bb --quiet --noclean --target x86_64 --buildroot "$WORK/rpmroot" --define "_topdir $WORK/rpmtop" --define "_rpmdir $WORK/rpmout" "$WORK/bench.spec" >/dev/null'
+  'rm -rf "$RPMTREE/out"/*' 't=$RPMTREE; '"$RPMBUILD"
+measure dpkg_all "dpkg-deb --build -Zxz (every arch)" "$RUNS" \
+  'rm -f "$WORK"/dpkg-*.deb' 'for t in "$WORK"/debtrees/*; do dpkg-deb --build -Zxz "$t" "$WORK/dpkg-${t##*/}.deb" >/dev/null; done'
+measure rpmbuild_all "rpmbuild -bb xz (every arch)" "$RUNS" \
+  'rm -rf "$WORK"/rpmtrees/*/out/*' 'for t in "$WORK"/rpmtrees/*; do '"$RPMBUILD"'; done'
 
-REBUILT_RPM=$(find "$WORK/rpmout" -name '*.rpm' | head -1)
+REBUILT_RPM=$(find "$RPMTREE/out" -name '*.rpm' | head -1)
 
 # --- report ---------------------------------------------------------------------------------
 TIMER="bash time"; [ "$HAVE_HYPERFINE" = 1 ] && TIMER=hyperfine
@@ -216,4 +245,11 @@ m = {k: v[0] for k, v in t.items()}
 print(f"ratio ours/dpkg-deb (amd64 .deb):            {m['ours_deb'] / m['dpkg']:.2f}")
 print(f"ratio ours/rpmbuild (x86_64 .rpm):           {m['ours_rpm'] / m['rpmbuild']:.2f}")
 print(f"ratio ours/(dpkg-deb + rpmbuild) (amd64):    {m['ours_both'] / (m['dpkg'] + m['rpmbuild']):.2f}")
+reference = m['dpkg_all'] + m['rpmbuild_all']
+print(f"ratio whole release cold / (dpkg-deb + rpmbuild, every arch): "
+      f"{m['full_cold'] / reference:.3f}   (target <= 0.5)")
+print(f"ratio new revision, warm cache / whole release cold:          "
+      f"{m['full_revision'] / m['full_cold']:.3f}   (target <= 0.05)")
+print(f"ratio second format, warm cache / whole release cold:         "
+      f"{m['full_second'] / m['full_cold']:.3f}   (target <= 0.05)")
 EOF

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::{source_date_epoch, Context};
 use crate::build::{self, BuildPlan};
+use crate::compress::BlockCache;
 use crate::deb::Compression;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
@@ -79,6 +80,8 @@ pub fn run(ctx: &Context, args: BuildArgs) -> Result<()> {
         deb_compression: args.deb_compression,
         mtime,
         definition,
+        // Beside the downloads (`sha256/`): compressed blocks of the server binaries.
+        block_cache: BlockCache::in_dir(&ctx.cache_dir().join("xz-blocks")),
     };
     let written = build::build(&plan, &Fetcher::new(ctx.cache_dir()))?;
     for path in written {

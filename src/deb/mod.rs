@@ -29,20 +29,22 @@ pub use definition::{DebianDefinition, SCRIPTS};
 pub use read::control_fields;
 pub use tarball::Compression;
 
+use crate::compress::Resources;
 use crate::error::{Error, IoContext, Result};
 use crate::spec::{Arch, PackageId};
 use crate::stage::StagedTree;
 use payload::{control_tar, Payload};
 
 /// Writes `pkg` for `arch` as a `.deb` to `out`. The bytes depend only on the arguments
-/// (`threads`, the build's CPU share for this package, changes only how fast).
+/// (`resources`, the build's CPU share for this package and the block cache, change only
+/// how fast).
 pub fn write_deb(
     tree: &StagedTree,
     pkg: &PackageId,
     arch: Arch,
     def: &DebianDefinition,
     compression: Compression,
-    threads: usize,
+    resources: &Resources,
     out: &mut dyn Write,
 ) -> Result<()> {
     if pkg.name != def.package() {
@@ -77,15 +79,12 @@ pub fn write_deb(
     }
     files.sort_by(|a, b| a.0.cmp(b.0));
     let control_name = format!("control.tar.{}", compression.extension());
-    let control_tar = control_tar(&files, tree.mtime)
-        .and_then(|tar| compression.compress(&tar, threads))
-        .at(member(&control_name))?;
+    let control_tar = control_tar(&files, tree.mtime).at(member(&control_name))?;
+    let control_tar = compression.compress(&control_tar, &[], resources)?;
 
     let data_name = format!("data.tar.{}", compression.extension());
-    let data_tar = payload
-        .data_tar(tree.mtime)
-        .and_then(|tar| compression.compress(&tar, threads))
-        .at(member(&data_name))?;
+    let data_tar = payload.data_tar(tree.mtime).at(member(&data_name))?;
+    let data_tar = compression.compress(&data_tar, tree.large_files(), resources)?;
 
     let mut ar = ar::ArWriter::new(out, tree.mtime).at(member(""))?;
     ar.append("debian-binary", b"2.0\n")

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::io;
 
-use crate::compress;
+use crate::compress::{self, LargeFile, Resources};
+use crate::error::{IoContext, Result};
 
 /// GNU tar's default record size: archives are padded to a multiple of it.
 const RECORD: usize = 10_240;
@@ -116,12 +117,6 @@ pub enum Compression {
     Gzip,
 }
 
-/// xz block size: each block is compressed on its own thread. The output depends on the
-/// block size but not on the number of threads, so builds on any machine agree. For the
-/// 18.8 MB nats-server binary, 10 MiB blocks (two) cost 0.6% in size over one block and
-/// halve the time on two cores; 8 MiB costs 0.7%, 4 MiB 1.8%.
-const XZ_BLOCK: u64 = 10 << 20;
-
 impl Compression {
     /// The member name suffix: `data.tar.{ext}`.
     pub fn extension(self) -> &'static str {
@@ -132,15 +127,23 @@ impl Compression {
         }
     }
 
-    /// Compresses a member; `threads` is this package's share of the CPU budget (only xz
-    /// uses more than one, and its bytes do not depend on how many).
-    pub fn compress(self, data: &[u8], threads: usize) -> io::Result<Vec<u8>> {
+    /// Compresses a member. xz: blocks of their own for each of `large_files` (found in
+    /// the member), taken from the block cache, and blocks for the bytes between (see
+    /// `compress::xz_reusing`); its bytes depend neither on the thread count nor on the
+    /// cache. zstd and gzip: one frame, one member.
+    pub fn compress(
+        self,
+        data: &[u8],
+        large_files: &[LargeFile],
+        resources: &Resources,
+    ) -> Result<Vec<u8>> {
         match self {
             Compression::Xz => {
-                compress::xz_blocks(data, u32::try_from(threads).unwrap_or(u32::MAX), XZ_BLOCK)
+                let placed = compress::place(data, large_files);
+                compress::xz_reusing(data, &placed, compress::XZ_BLOCK, resources)
             }
-            Compression::Zstd => compress::zstd(data, compress::ZSTD_LEVEL),
-            Compression::Gzip => compress::gzip(data, compress::GZIP_BEST),
+            Compression::Zstd => compress::zstd(data, compress::ZSTD_LEVEL).at("a .deb member"),
+            Compression::Gzip => compress::gzip(data, compress::GZIP_BEST).at("a .deb member"),
         }
     }
 }

@@ -138,7 +138,15 @@ fn build(
     c: Compression,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    write_deb(tree, &pkg(version), Arch::Amd64, def, c, 2, &mut out)?;
+    write_deb(
+        tree,
+        &pkg(version),
+        Arch::Amd64,
+        def,
+        c,
+        &crate::compress::Resources::for_tests(),
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -380,7 +388,7 @@ fn clashes_and_mismatches_are_refused() {
         Arch::Amd64,
         &def,
         Compression::Gzip,
-        1,
+        &crate::compress::Resources::for_tests(),
         &mut Vec::new()
     )
     .is_err());

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use crate::atomic;
 use crate::digest::sha256_file;
 use crate::error::{Error, IoContext, Result};
 use verify::expect_hash;
@@ -97,6 +98,37 @@ impl Fetcher {
         }
         std::fs::remove_file(&cached).at(&cached)?;
         Ok(None)
+    }
+
+    /// What `derive` makes of the download pinned as `sha256` (the server binary taken out
+    /// of its tarball), kept beside the download as `name`, so that a rebuild reads it back
+    /// instead of unpacking again. Like a download, it is checked against its own SHA-256
+    /// (stored first in the file) before it is trusted, and made again when it fails.
+    /// Returns it with its SHA-256.
+    pub fn derived(
+        &self,
+        sha256: &str,
+        name: &str,
+        derive: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<(Vec<u8>, [u8; 32])> {
+        let path = self.cache_dir.join("derived").join(sha256).join(name);
+        if let Ok(mut entry) = std::fs::read(&path) {
+            if entry.len() >= 32 {
+                let data = entry.split_off(32);
+                let digest: [u8; 32] = Sha256::digest(&data).into();
+                if digest[..] == entry[..] {
+                    return Ok((data, digest));
+                }
+            }
+        }
+        let data = derive()?;
+        let dir = path.parent().expect("a directory per download");
+        std::fs::create_dir_all(dir).at(dir)?;
+        let digest: [u8; 32] = Sha256::digest(&data).into();
+        let mut entry = digest.to_vec();
+        entry.extend_from_slice(&data);
+        atomic::write(&path, &entry, atomic::Options::REPLACE.mode(0o644))?;
+        Ok((data, digest))
     }
 
     fn cache_path(&self, sha256: &str) -> PathBuf {

@@ -5,10 +5,10 @@
 //! the same inputs is fixed: every timestamp is `tree.mtime`, the build host is a constant,
 //! entries are written in path order, and nothing reads the process umask, clock, cwd or TZ.
 //!
-//! Payload compression is xz at level 6 (rpmbuild's `w6.xzdio`), one xz stream, readable
-//! by every rpm since 4.x (RHEL/CentOS 7 included). The `rpm` crate compresses it on one
-//! thread whatever the CPU budget gives the package: arches build in parallel, so on a
-//! machine with as many cores as arches that loses nothing. zstd payloads need rpm 4.14+ built with
+//! Payload compression is xz at level 6 (rpmbuild's `w6.xzdio`), one xz stream of blocks,
+//! readable by every rpm since 4.x (RHEL/CentOS 7 included). It is done in `payload`, not
+//! by the `rpm` crate, so that the server binary's blocks are compressed once for both
+//! formats and every revision (the block cache). zstd payloads need rpm 4.14+ built with
 //! zstd, and on the 18.8 MB nats-server binary zstd -19 is 8% larger than xz -6 and no
 //! faster. xz -9 saves 0.8% for 2.4 times the encoder memory; xz -2 is 3 times faster
 //! but 11% larger.
@@ -25,6 +25,7 @@
 
 mod archive_size;
 mod definition;
+mod payload;
 pub mod version;
 
 use std::io::{BufWriter, Write};
@@ -39,6 +40,7 @@ pub use archive_size::{
 };
 pub use definition::{fields_file, ChangelogEntry, Dep, Phase, RpmDefinition};
 
+use crate::compress::Resources;
 use crate::error::{Error, Result};
 use crate::spec::{Arch, PackageId};
 use crate::stage::{EntryKind, StagedTree};
@@ -62,9 +64,10 @@ pub fn write_rpm(
     pkg: &PackageId,
     arch: Arch,
     def: &RpmDefinition,
+    resources: &Resources,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let package = build_rpm(tree, pkg, arch, def)?;
+    let package = build_rpm(tree, pkg, arch, def, resources)?;
     let rpm_err = |source| Error::Rpm { arch, source };
     let mut out = BufWriter::new(out);
     package.write(&mut out).map_err(rpm_err)?;
@@ -78,6 +81,7 @@ pub fn build_rpm(
     pkg: &PackageId,
     arch: Arch,
     def: &RpmDefinition,
+    resources: &Resources,
 ) -> Result<::rpm::Package> {
     let mtime = u32::try_from(tree.mtime).map_err(|_| Error::Definition {
         path: def.fields_path.clone(),
@@ -86,10 +90,11 @@ pub fn build_rpm(
             tree.mtime
         ),
     })?;
-    builder(tree, pkg, arch, def, mtime)
+    let mut package = builder(tree, pkg, arch, def, mtime)
         .and_then(|mut b| b.build())
-        .and_then(|mut package| record_archive_size(&mut package).map(|()| package))
-        .map_err(|source| Error::Rpm { arch, source })
+        .map_err(|source| Error::Rpm { arch, source })?;
+    payload::compress_payload(&mut package, arch, tree.large_files(), resources)?;
+    Ok(package)
 }
 
 fn builder(
@@ -104,7 +109,8 @@ fn builder(
     let mut b = PackageBuilder::new(&pkg.name, &version, &def.license, arch.rpm(), &def.summary);
     b.using_config(
         BuildConfig::v4()
-            .compression(CompressionWithLevel::Xz(XZ_LEVEL))
+            // Compressed afterwards, in `payload`.
+            .compression(CompressionWithLevel::None)
             .source_date(mtime),
     )
     .release(release)

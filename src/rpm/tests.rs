@@ -161,7 +161,15 @@ fn id() -> PackageId {
 
 fn build_bytes(tree: &StagedTree, def: &RpmDefinition) -> Vec<u8> {
     let mut out = Vec::new();
-    write_rpm(tree, &id(), Arch::Amd64, def, &mut out).unwrap();
+    write_rpm(
+        tree,
+        &id(),
+        Arch::Amd64,
+        def,
+        &crate::compress::Resources::for_tests(),
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -409,7 +417,14 @@ fn signing_keeps_the_archive_size() {
     let dir = definition_dir();
     let def = RpmDefinition::load(dir.path(), "nimsforest-nats").unwrap();
     let tree = node_tree(b"\x7fELF pretend server".to_vec(), &fake_asset);
-    let built = build_rpm(&tree, &id(), Arch::Amd64, &def).unwrap();
+    let built = build_rpm(
+        &tree,
+        &id(),
+        Arch::Amd64,
+        &def,
+        &crate::compress::Resources::for_tests(),
+    )
+    .unwrap();
     let size = archive(&built).len() as u64;
     let signer = Signer::from_asc(TEST_KEY).unwrap();
     let verifier = Verifier::from_asc(TEST_PUBLIC_KEY).unwrap();

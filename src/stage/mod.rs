@@ -5,8 +5,9 @@ pub mod assets;
 pub mod extract;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::compress::{LargeFile, REUSE_MIN};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +45,46 @@ pub struct StagedTree {
     entries: Vec<Entry>,
     /// Modification time of every entry, seconds since the epoch (reproducible builds).
     pub mtime: u64,
+    /// The files the compressors reuse blocks for, with their digests: computed once, for
+    /// every format built from this tree.
+    large_files: OnceLock<Vec<LargeFile>>,
+    known_digests: Arc<Mutex<Vec<LargeFile>>>,
 }
 
 impl StagedTree {
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The files of at least `compress::REUSE_MIN` bytes (the server binary): what the
+    /// compressors reuse blocks for. Every such file, whatever `know_digest` was told.
+    pub fn large_files(&self) -> &[LargeFile] {
+        self.large_files.get_or_init(|| {
+            let known = self.known_digests.lock().unwrap_or_else(|e| e.into_inner());
+            self.entries
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EntryKind::File(data) if data.len() >= REUSE_MIN => {
+                        let digest = known.iter().find(|k| Arc::ptr_eq(&k.data, data));
+                        Some(
+                            digest
+                                .cloned()
+                                .unwrap_or_else(|| LargeFile::new(data.clone())),
+                        )
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Tells the tree the SHA-256 of one of its files (`file.data`, the very same
+    /// allocation), so that `large_files` need not hash it again.
+    pub fn know_digest(&self, file: LargeFile) {
+        self.known_digests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(file);
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
@@ -139,6 +175,8 @@ impl TreeBuilder {
         Ok(StagedTree {
             entries: self.entries.into_values().collect(),
             mtime,
+            large_files: OnceLock::new(),
+            known_digests: Arc::default(),
         })
     }
 }

@@ -479,3 +479,55 @@ fn revision_override_names_the_packages() {
         "{out}"
     );
 }
+
+/// A rebuild from the warm caches writes the same bytes as the cold build, and a new
+/// revision compresses no block of a server binary again: every one comes from the cache.
+#[test]
+fn a_warm_rebuild_is_the_same_and_a_new_revision_compresses_no_binary_again() {
+    let project = release();
+    let blocks = project.cache.join("xz-blocks");
+    let count = || {
+        std::fs::read_dir(&blocks)
+            .unwrap()
+            .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum::<usize>()
+    };
+    let cached = count();
+    // At least one block for each arch's binary, shared by its .deb and .rpm.
+    let arches = snapshot(&release().dist())
+        .iter()
+        .filter(|(name, _)| name.extension().is_some_and(|e| e == "deb"))
+        .count();
+    assert!(
+        arches >= 5 && cached >= arches,
+        "{cached} blocks for {arches} arches"
+    );
+
+    let again = tempfile::tempdir().unwrap();
+    let out = again.path().join("warm");
+    let url = &MirrorServer::shared().url;
+    project.ok(&["build", "--mirror", url, "--out", out.to_str().unwrap()]);
+    assert_eq!(snapshot(&release().dist()), snapshot(&out));
+
+    let revised = again.path().join("revised");
+    project.ok(&[
+        "build",
+        "--mirror",
+        url,
+        "--revision",
+        "2",
+        "--out",
+        revised.to_str().unwrap(),
+    ]);
+    assert_eq!(count(), cached, "a block was compressed again");
+    let deb = revised.join(format!("nimsforest-nats_{NEW}-2_amd64.deb"));
+    let rpm = revised.join(format!("nimsforest-nats-{NEW}-2.x86_64.rpm"));
+    assert!(deb.is_file() && rpm.is_file());
+    let checked = tool_ok("rpm", &["-K", "--nosignature", rpm.to_str().unwrap()]);
+    assert!(checked.contains("digests OK"), "{checked}");
+    let contents = tool_ok("dpkg-deb", &["--contents", deb.to_str().unwrap()]);
+    assert!(
+        contents.contains("./opt/nimsforest/bin/nats-server"),
+        "{contents}"
+    );
+}
