@@ -183,6 +183,7 @@ The files of {name} as built by nimsforest-pkg, packed again by rpmbuild.
 print("\n".join(files))
 EOF
 }
+mkdir -p "$WORK/debtrees" "$WORK/rpmtrees"
 for deb in "${DEBS[@]}"; do
   dpkg-deb -R "$deb" "$WORK/debtrees/$(basename "$deb" .deb)"
 done
