@@ -16,7 +16,8 @@
 # 4. Prints a table of seconds, the sizes, and the ratios: ours/dpkg-deb and ours/rpmbuild for
 #    amd64; the whole release cold against dpkg-deb + rpmbuild of every arch (target <= 0.5);
 #    a new revision and a second format from a warm cache against the cold build (target
-#    <= 0.05 each).
+#    <= 0.05 each); and the peak memory (largest resident set) of one run of ours, whole
+#    release and amd64, and of dpkg-deb and rpmbuild on amd64.
 #
 # Timing uses hyperfine (installed with apt-get when missing and possible), else bash `time`.
 # Needs: python3 + pip (or a wheel cache), dpkg-deb, rpmbuild, rpm2cpio, cpio, and the release
@@ -220,6 +221,13 @@ measure dpkg_all "dpkg-deb --build -Zxz (every arch)" "$RUNS" \
 measure rpmbuild_all "rpmbuild -bb xz (every arch)" "$RUNS" \
   'rm -rf "$WORK"/rpmtrees/*/out/*' 'for t in "$WORK"/rpmtrees/*; do '"$RPMBUILD"'; done'
 
+# Peak memory, one run each: ours cold (every arch on every core) and amd64 from an empty
+# block cache, against dpkg-deb and rpmbuild on amd64.
+peak_rss full_cold 'rm -rf "$NIMSFOREST_CACHE_DIR/xz-blocks" "$WORK/o"' "$OURS --out \"\$WORK/o\""
+peak_rss ours_both 'rm -rf "$NIMSFOREST_CACHE_DIR/xz-blocks" "$WORK/o"' "$OURS --arch amd64 --out \"\$WORK/o\""
+peak_rss dpkg 'rm -f "$WORK/dpkg.deb"' 'dpkg-deb --build -Zxz "$DEBTREE" "$WORK/dpkg.deb"'
+peak_rss rpmbuild 'rm -rf "$RPMTREE/out"/*' 't=$RPMTREE; '"$RPMBUILD"
+
 REBUILT_RPM=$(find "$RPMTREE/out" -name '*.rpm' | head -1)
 
 # --- report ---------------------------------------------------------------------------------
@@ -228,8 +236,10 @@ python3 - "$WORK/times" "$DEB" "$RPM" "$WORK/dpkg.deb" "$REBUILT_RPM" "$N_DEB" "
   "$VERSION" "$TIMER" "$RUNS" "$COLD_RUNS" "${KEYS[@]}" <<'EOF'
 import os, sys
 times, deb, rpm, dpkg_deb, rebuilt_rpm, n_deb, n_rpm, version, timer, runs, cold_runs, *keys = sys.argv[1:]
+def read_in(directory, name):
+    return open(os.path.join(directory, name)).read().strip()
 def read(name):
-    return open(os.path.join(times, name)).read().strip()
+    return read_in(times, name)
 labels = {k: read(k + ".label") for k in keys}
 t = {k: tuple(map(float, read(k).split())) for k in keys}
 print()
@@ -243,6 +253,11 @@ def size(p):
 print()
 print(f"sizes: ours .deb {size(deb)}, dpkg-deb {size(dpkg_deb)}; ours .rpm {size(rpm)}, rpmbuild {size(rebuilt_rpm)}")
 m = {k: v[0] for k, v in t.items()}
+rss = os.path.join(os.path.dirname(times), "rss")
+print("peak memory, largest resident set of one run (no blocks cached):")
+for k, label in (("full_cold", "ours: whole release"), ("ours_both", "ours: amd64 .deb + .rpm"),
+                 ("dpkg", "dpkg-deb --build -Zxz (amd64)"), ("rpmbuild", "rpmbuild -bb xz (x86_64)")):
+    print(f"  {label:38} {read_in(rss, k):>6} MiB")
 print(f"ratio ours/dpkg-deb (amd64 .deb):            {m['ours_deb'] / m['dpkg']:.2f}")
 print(f"ratio ours/rpmbuild (x86_64 .rpm):           {m['ours_rpm'] / m['rpmbuild']:.2f}")
 print(f"ratio ours/(dpkg-deb + rpmbuild) (amd64):    {m['ours_both'] / (m['dpkg'] + m['rpmbuild']):.2f}")

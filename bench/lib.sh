@@ -109,6 +109,17 @@ time_runs() {
     awk '{ s += $1; if (NR == 1 || $1 < m) m = $1 } END { print s / NR, m }' "$WORK/times/$key.all" > "$WORK/times/$key"
   fi
 }
+# peak_rss KEY PREPARE COMMAND: runs PREPARE, then COMMAND once, and writes the largest
+# resident set of any process COMMAND ran (MiB, getrusage of the waited-for children) into
+# $WORK/rss/KEY.
+peak_rss() {
+  mkdir -p "$WORK/rss"
+  bash -c "$2"
+  python3 -c 'import resource, subprocess, sys
+subprocess.run(["bash", "-c", sys.argv[1]], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$3" > "$WORK/rss/$1" ||
+    die "$1 failed while measuring its memory"
+}
 failed() {
   note "$1 failed; once more with its output:"
   if bash -c "$2"; then bash -c "$3" >&2 || true; fi

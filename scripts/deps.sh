@@ -26,6 +26,7 @@ packages=(
   nginx openssl                         # the private repository's HTTPS server, its test PKI
   qemu-user-static binfmt-support       # arm64 nodes
   python3-venv shellcheck               # workflow tests: actionlint's virtualenv (scripts/tools.sh), shellcheck
+  hyperfine                             # the benchmarks' timer (bench/)
 )
 
 missing=()

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::blocks::Block;
-use super::XZ_PRESET;
+use super::{XZ_DICT_MAX, XZ_PRESET};
 use crate::atomic;
 use crate::error::{IoContext, Result};
 
 /// What a block's bytes depend on besides its input: the key changes with any of it.
 fn settings() -> String {
     format!(
-        "xz preset {XZ_PRESET} crc64, dictionary fit to the block, liblzma one-block stream, v2\n"
+        "xz preset {XZ_PRESET} crc64, dictionary fit to the block up to {XZ_DICT_MAX}, liblzma one-block stream, v3\n"
     )
 }
 
