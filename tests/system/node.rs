@@ -500,7 +500,11 @@ impl Node {
         let mut cmd = Command::new("nsenter");
         match &self.booted {
             Some(b) if b.init != 0 => {
-                cmd.args(["-t", &b.init.to_string(), "-a", "--"]);
+                // --root and --wd: the container's root, as its init sees it. Entering
+                // the mount namespace alone puts us at the namespace's first root, which
+                // is this machine's / when the tests run in a chroot (nspawn moves the
+                // node's tree onto the chroot's /, not onto that one).
+                cmd.args(["-t", &b.init.to_string(), "-a", "--root", "--wd", "--"]);
             }
             _ => {
                 cmd.arg(format!("--net=/run/netns/{}", self.netns))
