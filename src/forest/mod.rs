@@ -243,16 +243,30 @@ impl Forest {
     ) -> Result<PathBuf> {
         check_host_name(name)?;
         let dir = self.node_dir(name);
-        let key_path = dir.join("node-key.pem");
-        if key_path.exists() && !renew {
-            return Err(already_issued(&format!("node {name}"), &dir));
-        }
         let leaf = pki::Leaf::Node { name, addresses };
-        let certified = pki::issue(self.id(), &self.ca()?, leaf, validity)?;
-        private_dir(&dir)?;
-        write_key(&key_path, &certified.key_pem, renew)?;
-        write_public(&dir.join("node.pem"), &certified.cert_pem)?;
+        self.issue_into(&dir, "node", name, leaf, validity, renew)?;
         Ok(dir)
+    }
+
+    /// Writes a new key and certificate for `leaf` into `dir` as `{kind}-key.pem` (0600)
+    /// and `{kind}.pem`; refuses to replace an existing key unless `renew`.
+    fn issue_into(
+        &self,
+        dir: &Path,
+        kind: &str,
+        name: &str,
+        leaf: pki::Leaf,
+        validity: Validity,
+        renew: bool,
+    ) -> Result<()> {
+        let key_path = dir.join(format!("{kind}-key.pem"));
+        if key_path.exists() && !renew {
+            return Err(already_issued(&format!("{kind} {name}"), dir));
+        }
+        let certified = pki::issue(self.id(), &self.ca()?, leaf, validity)?;
+        private_dir(dir)?;
+        write_key(&key_path, &certified.key_pem, renew)?;
+        write_public(&dir.join(format!("{kind}.pem")), &certified.cert_pem)
     }
 
     /// Issues client user `name`'s key and certificate and lists the user in `auth.conf`.
@@ -265,14 +279,14 @@ impl Forest {
     ) -> Result<PathBuf> {
         check_user_name(name)?;
         let dir = self.user_dir(name);
-        let key_path = dir.join("user-key.pem");
-        if key_path.exists() && !renew {
-            return Err(already_issued(&format!("user {name}"), &dir));
-        }
-        let certified = pki::issue(self.id(), &self.ca()?, pki::Leaf::User { name }, validity)?;
-        private_dir(&dir)?;
-        write_key(&key_path, &certified.key_pem, renew)?;
-        write_public(&dir.join("user.pem"), &certified.cert_pem)?;
+        self.issue_into(
+            &dir,
+            "user",
+            name,
+            pki::Leaf::User { name },
+            validity,
+            renew,
+        )?;
         self.manifest.users.insert(name.to_string(), role);
         self.save()?;
         Ok(dir)
