@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a Debian/Ubuntu machine (run as root or with
-# sudo available). The Rust toolchain (cargo >= 1.88, from rustup) is expected to be
+# sudo available). The Rust toolchain (cargo >= 1.89, from rustup) is expected to be
 # installed already; actionlint comes from PyPI into target/tools (scripts/tools.sh).
 #
 # Every program the tests and scripts run must come from a package below (or one of their
@@ -43,4 +43,4 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 "$(dirname "$0")/tools.sh"              # actionlint into target/tools/venv (workflow tests)
-command -v cargo >/dev/null || { echo "error: cargo (Rust >= 1.88) is required: https://rustup.rs" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "error: cargo (Rust >= 1.89) is required: https://rustup.rs" >&2; exit 1; }

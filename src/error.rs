@@ -109,6 +109,16 @@ pub enum Error {
     #[error("{url}: {reason}")]
     Store { url: String, reason: String },
 
+    /// Another publisher holds the store, or changed it while this run worked: nothing of
+    /// this run is visible to clients; running again later succeeds.
+    #[error("{location}: {reason}")]
+    Contended { location: String, reason: String },
+
+    /// A package file that is not whole or not what it claims to be (read back before it
+    /// is published).
+    #[error("{path}: {reason}")]
+    Package { path: PathBuf, reason: String },
+
     /// A package repository (or a file going into one) that cannot be updated as asked.
     #[error("{path}: {reason}")]
     Repository { path: PathBuf, reason: String },
@@ -127,7 +137,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Exit status: 2 for a bad command line or environment (as clap's own usage errors),
     /// 3 when upstream content failed verification (never retry blindly), 4 for network
-    /// failures (retrying later may help), 1 for everything else.
+    /// failures (retrying later may help), 5 when another publisher holds or changed the
+    /// repository store (retry once it is done), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage { .. } | Error::UnknownArch(_) | Error::InvalidSetting { .. } => 2,
@@ -140,6 +151,7 @@ impl Error {
             | Error::Http { .. }
             | Error::Truncated { .. }
             | Error::Store { .. } => 4,
+            Error::Contended { .. } => 5,
             Error::Arch { source, .. } => source.exit_code(),
             _ => 1,
         }

@@ -1,7 +1,7 @@
 //! `nimsforest-pkg repo`: publishes dist/ as signed apt and dnf repositories.
 
 use std::path::PathBuf;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::Context;
 use crate::error::Result;
@@ -51,6 +51,12 @@ pub struct RepoArgs {
     /// Print each object written or deleted, as it is.
     #[arg(long)]
     pub verbose: bool,
+
+    /// How long a store lock whose publisher stopped renewing it (killed midway) keeps
+    /// other publishers out of an S3 store; a directory's lock goes with its process.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub lock_lease: u64,
 }
 
 pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
@@ -74,13 +80,19 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
         url: args.url,
         date,
         keep: args.keep,
+        lock_lease: Duration::from_secs(args.lock_lease),
     };
     let target = store::open(&args.out, date)?;
     let mut metered = Metered::new(target.as_ref());
     metered.verbose = args.verbose;
     let summary = repo::publish(&metered, &plan, &signer)?;
-    let describe = |added: usize, retired: usize, deleted: usize, unchanged: bool| {
-        if unchanged {
+    let describe = |report: &repo::Report| {
+        let (added, retired, deleted) = (
+            report.added.len(),
+            report.retired.len(),
+            report.deleted.len(),
+        );
+        if report.unchanged {
             return "unchanged".to_string();
         }
         let mut parts = vec![match added {
@@ -96,23 +108,11 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
         parts.join(", ")
     };
     let location = |dir: &str| store::join(&args.out, dir);
-    if let Some(apt) = summary.apt {
-        let what = describe(
-            apt.added.len(),
-            apt.retired.len(),
-            apt.deleted.len(),
-            apt.unchanged,
-        );
-        println!("{}: {what}", location(APT_DIR));
+    if let Some(apt) = &summary.apt {
+        println!("{}: {}", location(APT_DIR), describe(apt));
     }
-    if let Some(dnf) = summary.dnf {
-        let what = describe(
-            dnf.added.len(),
-            dnf.retired.len(),
-            dnf.deleted.len(),
-            dnf.unchanged,
-        );
-        println!("{}: {what}", location(RPM_DIR));
+    if let Some(dnf) = &summary.dnf {
+        println!("{}: {}", location(RPM_DIR), describe(dnf));
     }
     println!("signed by {}", signer.fingerprint());
     eprintln!("{}: {}", metered.location(), metered.traffic());

@@ -11,34 +11,30 @@
 //! OUT/ID.sources        deb822 apt source (with a URL)
 //! OUT/ID.repo           yum/dnf repository file (with a URL)
 //! ```
+//!
+//! A publication checks every package first (`package`), then takes the store's lock and
+//! runs the one publishing core (`publish`) for each format; `apt` and `dnf` only read and
+//! render their own indexes.
 
 pub mod apt;
 pub mod dnf;
+pub mod package;
+pub mod publish;
+pub mod retired;
 #[cfg(test)]
 mod test_support;
 mod tree;
 
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, IoContext, Result};
-use crate::sign::Signer;
+use crate::error::{Error, Result};
+use crate::sign::Sign;
 use crate::spec::{Format, Repository};
-use crate::store::Store;
-
-/// What the repository writers need from the OpenPGP signer (implemented by
-/// `crate::sign::Signer`; tests may use any key).
-pub trait IndexSigner: Sync {
-    /// A clear-signed document (apt's `InRelease`).
-    fn clearsign(&self, text: &str) -> Result<String>;
-    /// An ASCII-armored detached signature (apt's `Release.gpg`, dnf's `repomd.xml.asc`).
-    fn detached_armored(&self, data: &[u8]) -> Result<String>;
-    /// The text of a clear-signed document this key signed (with a final line break), or
-    /// why not: what a publication reads back before it builds on it.
-    fn verify_clearsigned(&self, signed: &str) -> Result<String>;
-    /// Whether `signature` is this key's detached signature of `data`.
-    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()>;
-}
+use crate::store::{Held, Store};
+pub use package::{packages_in, Package};
+pub use publish::Report;
+pub use tree::Tree;
 
 pub const APT_DIR: &str = "apt";
 pub const RPM_DIR: &str = "rpm";
@@ -46,50 +42,86 @@ pub const RPM_DIR: &str = "rpm";
 pub struct RepoPlan {
     pub repository: Repository,
     pub dist: PathBuf,
-    /// Where OUT will be served, for the client files.
+    /// Where OUT will be served, for the client files; checked by [`check_client_url`].
     pub url: Option<String>,
     pub formats: Vec<Format>,
     pub apt: apt::AptOptions,
     pub date: SystemTime,
     /// Keep only the newest N versions of each package and arch (both formats).
     pub keep: Option<usize>,
+    /// How long a store lock its publisher stopped renewing keeps others out (S3).
+    pub lock_lease: Duration,
 }
 
 #[derive(Debug, Default)]
 pub struct RepoSummary {
-    pub apt: Option<apt::AptReport>,
-    pub dnf: Option<dnf::DnfReport>,
+    pub apt: Option<Report>,
+    pub dnf: Option<Report>,
 }
 
 /// Publishes dist/ into `store` (see the module documentation), then the key and client
-/// files, each written only when it changed.
-pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &Signer) -> Result<RepoSummary> {
-    let repo = &plan.repository;
+/// files, each written only when it changed. Every package is checked before the store is
+/// touched; the store's lock is held throughout.
+pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &dyn Sign) -> Result<RepoSummary> {
+    if let Some(url) = &plan.url {
+        check_client_url(url)?;
+    }
+    plan.apt.check().map_err(|reason| Error::Usage {
+        what: "apt options".into(),
+        reason,
+    })?;
+    let debs = match plan.formats.contains(&Format::Deb) {
+        true => packages_in(&plan.dist, Format::Deb)?,
+        false => Vec::new(),
+    };
+    let rpms = match plan.formats.contains(&Format::Rpm) {
+        true => packages_in(&plan.dist, Format::Rpm)?,
+        false => Vec::new(),
+    };
+    let lock = store.lock(plan.lock_lease)?;
+    let date = plan
+        .date
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let request = |packages| publish::Request {
+        packages,
+        keep: plan.keep,
+        date,
+    };
+    let tree = |root| Tree { store, root };
     let mut summary = RepoSummary::default();
     if plan.formats.contains(&Format::Deb) {
-        let debs = packages_in(&plan.dist, "deb")?;
-        let opts = apt::AptOptions {
-            keep: plan.keep,
-            ..plan.apt.clone()
+        let format = apt::Apt {
+            opts: plan.apt.clone(),
         };
-        summary.apt = Some(apt::update(store, APT_DIR, &debs, &opts, signer)?);
+        let report = publish::publish(&format, &tree(APT_DIR), &request(&debs), signer, &*lock)?;
+        summary.apt = Some(report);
     }
     if plan.formats.contains(&Format::Rpm) {
-        let rpms = packages_in(&plan.dist, "rpm")?;
-        let opts = dnf::DnfOptions {
-            date: plan.date,
-            keep: plan.keep,
-        };
-        let sign = |package: &mut ::rpm::Package| signer.sign_rpm(package);
-        summary.dnf = Some(dnf::update(store, RPM_DIR, &rpms, &opts, signer, &sign)?);
+        let format = dnf::Dnf::new(plan.date);
+        let report = publish::publish(&format, &tree(RPM_DIR), &request(&rpms), signer, &*lock)?;
+        summary.dnf = Some(report);
     }
-    let key = signer.public_key_armored();
+    write_client_files(store, plan, signer, lock.as_ref())?;
+    Ok(summary)
+}
+
+/// The public key in its three forms and, with a URL, the ready client files.
+fn write_client_files(
+    store: &dyn Store,
+    plan: &RepoPlan,
+    signer: &dyn Sign,
+    lock: &dyn Held,
+) -> Result<()> {
+    lock.check()?;
+    let repo = &plan.repository;
     let write = |name: String, data: &[u8]| -> Result<()> {
         if store.get(&name)?.as_deref() != Some(data) {
             store.put(&name, data)?;
         }
         Ok(())
     };
+    let key = signer.public_key_armored();
     write(repo.public_key_file(), key.as_bytes())?;
     write(repo.rpm_key_file(), key.as_bytes())?;
     write(repo.keyring_file(), &signer.public_key_binary())?;
@@ -110,26 +142,55 @@ pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &Signer) -> Result<Re
         );
         write(format!("{id}.repo"), dnf_repo.as_bytes())?;
     }
-    Ok(summary)
+    Ok(())
 }
 
-/// The packages of one format in `dir`, sorted; none is an error (nothing to publish).
-fn packages_in(dir: &Path, extension: &str) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let path = entry.at(dir)?.path();
-        if path.extension().is_some_and(|e| e == extension) && path.is_file() {
-            found.push(path);
-        }
+/// The URL the client files name: what a deb822 `URIs:` field and a `.repo` `baseurl=`
+/// carry safely. http(s) with a host; no credentials (the client files are public: a
+/// node gets its credentials from its user-data), no query or fragment, no blanks,
+/// quotes or control characters, no `$` (dnf expands variables).
+pub fn check_client_url(url: &str) -> Result<()> {
+    let refuse = |reason: &str| Error::InvalidSetting {
+        setting: "repository URL (--url)",
+        value: without_credentials(url),
+        reason: reason.to_string(),
+    };
+    if let Some(c) = url
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || "\"'\\$`<>{}|^".contains(*c))
+    {
+        return Err(refuse(&format!(
+            "contains {c:?}, which a client file cannot carry"
+        )));
     }
-    found.sort();
-    if found.is_empty() {
-        return Err(Error::Repository {
-            path: dir.to_path_buf(),
-            reason: format!(
-                "no .{extension} packages to publish (run `nimsforest-pkg build` first)"
-            ),
-        });
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| refuse("must start with https:// or http://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(refuse(
+            "carries credentials; the client files are public: nodes get theirs from their \
+             user-data (cloud-init --username/--password-file)",
+        ));
     }
-    Ok(found)
+    if authority.is_empty() {
+        return Err(refuse("has no host"));
+    }
+    if url.contains('?') || url.contains('#') {
+        return Err(refuse("has a query or fragment"));
+    }
+    Ok(())
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+        None => url.to_string(),
+    }
 }

@@ -26,6 +26,7 @@
 mod archive_size;
 mod definition;
 mod payload;
+mod verify;
 pub mod version;
 
 use std::io::{BufWriter, Write};
@@ -39,6 +40,7 @@ pub use archive_size::{
     set_archive_size_in_place, sign_rpm,
 };
 pub use definition::{fields_file, ChangelogEntry, Dep, Phase, RpmDefinition};
+pub use verify::verify;
 
 use crate::compress::Resources;
 use crate::error::{Error, Result};

@@ -29,6 +29,29 @@ use crate::error::{Error, IoContext, Result};
 pub use keygen::{keygen, GeneratedKey, KeyAlgorithm};
 pub use policy::SigningKeyChoice;
 
+/// What publishing needs from an OpenPGP key: signatures for apt's and dnf's indexes and
+/// for RPM headers, checks of what this key signed before, and the public key clients
+/// trust. [`Signer`] is the implementation; the repository writers see only this.
+pub trait Sign: Sync {
+    /// A clear-signed document (apt's `InRelease`).
+    fn clearsign(&self, text: &str) -> Result<String>;
+    /// An ASCII-armored detached signature (apt's `Release.gpg`, dnf's `repomd.xml.asc`).
+    fn detached_armored(&self, data: &[u8]) -> Result<String>;
+    /// The text of a clear-signed document this key signed (with a final line break), or
+    /// why not: what a publication reads back before it builds on it.
+    fn verify_clearsigned(&self, signed: &str) -> Result<String>;
+    /// Whether `signature` is this key's detached signature of `data`.
+    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()>;
+    /// Signs an RPM in its header, deterministically (see [`Signer::sign_rpm`]).
+    fn sign_rpm(&self, package: &mut ::rpm::Package) -> Result<()>;
+    /// The public key, armored (`ID.asc`, `RPM-GPG-KEY-ID`).
+    fn public_key_armored(&self) -> String;
+    /// The public key as binary packets (apt's `Signed-By` keyring).
+    fn public_key_binary(&self) -> Vec<u8>;
+    /// The primary key's fingerprint, for reports.
+    fn fingerprint(&self) -> String;
+}
+
 /// The environment variable holding the armored secret key (a CI secret).
 pub const KEY_ENV: &str = "NIMSFOREST_SIGNING_KEY";
 /// The environment variable holding the key's passphrase, if it has one.
@@ -282,7 +305,7 @@ impl Signer {
     }
 }
 
-impl crate::repo::IndexSigner for Signer {
+impl Sign for Signer {
     /// Like `gpg --clearsign`: the text's last line break is the one before the signature
     /// block and not signed, and trailing blanks on lines are not signed (verifiers drop
     /// them, RFC 9580 §7.2); gpgv `--output` gives back `text` exactly.
@@ -347,6 +370,22 @@ impl crate::repo::IndexSigner for Signer {
             }
         }
         .map_err(|e| self.verify_error("a detached signature", e))
+    }
+
+    fn sign_rpm(&self, package: &mut ::rpm::Package) -> Result<()> {
+        Signer::sign_rpm(self, package)
+    }
+
+    fn public_key_armored(&self) -> String {
+        Signer::public_key_armored(self)
+    }
+
+    fn public_key_binary(&self) -> Vec<u8> {
+        Signer::public_key_binary(self)
+    }
+
+    fn fingerprint(&self) -> String {
+        Signer::fingerprint(self)
     }
 }
 

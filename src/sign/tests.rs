@@ -2,7 +2,6 @@ use pgp::composed::{KeyType, SecretKeyParamsBuilder};
 use pgp::types::KeyVersion;
 
 use super::*;
-use crate::repo::IndexSigner;
 
 /// Before any key made by a test: the signing time moves up to the key's creation, which
 /// keeps every signature valid and still fixed.

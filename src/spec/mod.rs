@@ -15,6 +15,16 @@ pub enum Format {
     Rpm,
 }
 
+impl Format {
+    /// The package file's extension: `deb`, `rpm`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Deb => "deb",
+            Format::Rpm => "rpm",
+        }
+    }
+}
+
 /// The name and full version of the package being built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageId {

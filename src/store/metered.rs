@@ -2,7 +2,9 @@
 
 use std::sync::Mutex;
 
-use super::Store;
+use std::time::Duration;
+
+use super::{Held, Store, Version};
 use crate::error::Result;
 
 /// Requests and bytes so far.
@@ -68,6 +70,16 @@ impl<'a> Metered<'a> {
     fn count(&self, add: impl FnOnce(&mut Traffic)) {
         add(&mut self.traffic.lock().unwrap_or_else(|e| e.into_inner()));
     }
+
+    fn wrote(&self, key: &str, data: &[u8]) {
+        self.count(|t| {
+            t.puts += 1;
+            t.bytes_up += data.len() as u64;
+        });
+        if self.verbose {
+            eprintln!("put {key}");
+        }
+    }
 }
 
 impl Store for Metered<'_> {
@@ -85,15 +97,25 @@ impl Store for Metered<'_> {
         Ok(found)
     }
 
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        let found = self.inner.get_versioned(key)?;
+        let bytes = found.as_ref().map_or(0, |(d, _)| d.len() as u64);
+        self.count(|t| {
+            t.gets += 1;
+            t.bytes_down += bytes;
+        });
+        Ok(found)
+    }
+
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         self.inner.put(key, data)?;
-        self.count(|t| {
-            t.puts += 1;
-            t.bytes_up += data.len() as u64;
-        });
-        if self.verbose {
-            eprintln!("put {key}");
-        }
+        self.wrote(key, data);
+        Ok(())
+    }
+
+    fn put_if(&self, key: &str, data: &[u8], expected: Option<&str>) -> Result<()> {
+        self.inner.put_if(key, data, expected)?;
+        self.wrote(key, data);
         Ok(())
     }
 
@@ -113,5 +135,10 @@ impl Store for Metered<'_> {
             t.listed += keys.len() as u64;
         });
         Ok(keys)
+    }
+
+    /// Not counted: the lock is the store's own traffic, not the publication's.
+    fn lock(&self, lease: Duration) -> Result<Box<dyn Held + '_>> {
+        self.inner.lock(lease)
     }
 }

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nimsforest_pkg::repo::apt::{self, AptOptions};
+use nimsforest_pkg::repo::{publish, Package, Report};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+use nimsforest_pkg::spec::Format;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;
@@ -78,10 +80,32 @@ pub fn repository(signer: &Signer) -> (tempfile::TempDir, Duration) {
     let debs = debs();
     let start = Instant::now();
     let store = LocalStore::new(repo.path().to_path_buf());
-    let report = apt::update(&store, "", debs, &opts, signer).expect("apt update");
+    let report = publish_debs(&store, &packages(debs), &opts, signer).expect("apt update");
     let took = start.elapsed();
     assert_eq!(report.added.len(), 4, "{report:?}");
     (repo, took)
+}
+
+/// Publishes `packages` into the apt repository of `store` (as `repo` does, one format).
+pub fn publish_debs(
+    store: &LocalStore,
+    packages: &[Package],
+    opts: &AptOptions,
+    signer: &Signer,
+) -> nimsforest_pkg::Result<Report> {
+    let date = opts
+        .date
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let format = apt::Apt { opts: opts.clone() };
+    publish::update(&format, store, "", packages, None, date, signer)
+}
+
+/// The `.deb` files, read and checked as `repo` reads them.
+pub fn packages(debs: &[PathBuf]) -> Vec<Package> {
+    debs.iter()
+        .map(|path| Package::read(path, Format::Deb).expect("a whole .deb"))
+        .collect()
 }
 
 /// `Filename` -> stanza text, for every stanza of a Packages-style text.

@@ -275,6 +275,17 @@ pub fn tool(program: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs `cmd` and requires success; returns stdout (stderr is shown when it fails).
+pub fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn tool_ok(program: &str, args: &[&str]) -> String {
     let (ok, text) = tool(program, args);
     assert!(ok, "{program} {args:?} failed:\n{text}");

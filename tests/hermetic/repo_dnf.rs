@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use nimsforest_pkg::repo::dnf::{self, DnfOptions, DnfReport};
-use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+use nimsforest_pkg::repo::dnf::Dnf as DnfTree;
+use nimsforest_pkg::repo::{publish, Package, Report as DnfReport};
+use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Sign, Signer};
+use nimsforest_pkg::spec::Format;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;
@@ -85,33 +87,42 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
-fn opts() -> DnfOptions {
-    DnfOptions {
-        date: UNIX_EPOCH + Duration::from_secs(REPO_DATE),
-        keep: None,
-    }
+fn opts() -> DnfTree {
+    DnfTree::new(UNIX_EPOCH + Duration::from_secs(REPO_DATE))
 }
 
-/// Publishes into the repository directory `root` (its files dated as the publication).
+/// Publishes into the repository directory `root` (its files dated as the publication),
+/// each RPM signed in its header with `signer` unless `opts` says otherwise.
 fn update(
     root: &Path,
     rpms: &[PathBuf],
-    opts: &DnfOptions,
+    opts: &DnfTree,
     signer: &Signer,
-    sign: &dyn Fn(&mut rpm::Package) -> nimsforest_pkg::Result<()>,
 ) -> nimsforest_pkg::Result<DnfReport> {
     let store = LocalStore::new(root.to_path_buf()).with_mtime(opts.date);
-    dnf::update(&store, "", rpms, opts, signer, sign)
+    let packages = rpms
+        .iter()
+        .map(|path| Package::read(path, Format::Rpm))
+        .collect::<nimsforest_pkg::Result<Vec<_>>>()?;
+    let date = opts
+        .date
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    publish::update(opts, &store, "", &packages, None, date, signer)
 }
 
 /// A repository of the fixture's RPMs, each signed in its header.
 fn signed_repo(root: &Path, rpms: &[PathBuf]) -> DnfReport {
-    let signer = signer();
-    update(root, rpms, &opts(), &signer, &|p| signer.sign_rpm(p)).unwrap()
+    update(root, rpms, &opts(), &signer()).unwrap()
 }
 
+/// The RPMs published as they are: only repomd.xml is signed.
 fn unsigned_repo(root: &Path, rpms: &[PathBuf]) -> DnfReport {
-    update(root, rpms, &opts(), &signer(), &|_| Ok(())).unwrap()
+    let unsigned = DnfTree {
+        sign_headers: false,
+        ..opts()
+    };
+    update(root, rpms, &unsigned, &signer()).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -501,7 +512,7 @@ fn dnf_refuses_the_repository_without_its_signature() {
     let repomd = std::fs::read(root.join("repodata/repomd.xml")).unwrap();
     std::fs::write(
         root.join("repodata/repomd.xml.asc"),
-        nimsforest_pkg::repo::IndexSigner::detached_armored(&other, &repomd).unwrap(),
+        other.detached_armored(&repomd).unwrap(),
     )
     .unwrap();
     let dnf = Dnf::new();
@@ -549,18 +560,17 @@ fn adding_a_version_keeps_the_old_one_and_rerunning_changes_nothing() {
         .filter(|p| s(p).contains(OLD))
         .cloned()
         .collect();
-    let signer = signer();
-    let sign = |p: &mut rpm::Package| signer.sign_rpm(p);
-    let first = update(&root, &old, &opts(), &signer, &sign).unwrap();
+    let signer = &signer();
+    let first = update(&root, &old, &opts(), signer).unwrap();
     assert_eq!(first.added.len(), 2);
     let started = Instant::now();
-    let second = update(&root, rpms, &opts(), &signer, &sign).unwrap();
+    let second = update(&root, rpms, &opts(), signer).unwrap();
     let add_time = started.elapsed();
     assert_eq!(second.added.len(), 2, "{second:?}");
     assert!(second.added.iter().all(|l| l.contains(NEW)));
     let before = snapshot(&root);
     let started = Instant::now();
-    let third = update(&root, rpms, &opts(), &signer, &sign).unwrap();
+    let third = update(&root, rpms, &opts(), signer).unwrap();
     let noop_time = started.elapsed();
     assert!(third.unchanged && third.added.is_empty(), "{third:?}");
     assert_eq!(snapshot(&root), before, "a re-run changes nothing");
@@ -569,7 +579,7 @@ fn adding_a_version_keeps_the_old_one_and_rerunning_changes_nothing() {
     // The whole repository at once, for the timing in the notes.
     let fresh = dir.path().join("fresh");
     let started = Instant::now();
-    update(&fresh, rpms, &opts(), &signer, &sign).unwrap();
+    update(&fresh, rpms, &opts(), signer).unwrap();
     eprintln!(
         "dnf update: 2 versions x 2 arches from scratch (signing each RPM) {:?}; \
          adding 2 to 2 {add_time:?}; re-run with nothing new {noop_time:?}",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::client_view::*;
 use crate::harness::*;
 use crate::s3::S3Server;
 
@@ -18,15 +19,15 @@ const SECOND_DATE: &str = "1790086400";
 
 /// A project with the fixture's two versions built for two arches, in two dist dirs, and
 /// a signing key.
-struct Releases {
-    project: Project,
-    new: PathBuf,
-    old: PathBuf,
-    key: PathBuf,
-    keyring: PathBuf,
+pub struct Releases {
+    pub project: Project,
+    pub new: PathBuf,
+    pub old: PathBuf,
+    pub key: PathBuf,
+    pub keyring: PathBuf,
 }
 
-fn releases() -> &'static Releases {
+pub fn releases() -> &'static Releases {
     static RELEASES: OnceLock<Releases> = OnceLock::new();
     RELEASES.get_or_init(|| {
         let project = Project::new();
@@ -78,7 +79,9 @@ fn s(path: &Path) -> &str {
 }
 
 /// `repo` publishing `dist` to `out` at `date`; the command, to run or to watch.
-fn publish_command(server: Option<&S3Server>, dist: &Path, out: &str, date: &str) -> Command {
+/// `repo` publishing `dist` to `out` (a directory or an S3 URL of `server`) at `date`,
+/// signed with the releases' key; the command, to run or to watch.
+pub fn publish_command(server: Option<&S3Server>, dist: &Path, out: &str, date: &str) -> Command {
     let r = releases();
     let mut cmd = r.project.command(&[
         "repo",
@@ -179,132 +182,6 @@ fn packages(dist: &Path) -> Vec<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------
-// What a client sees
-
-fn gpgv_text(keyring: &Path, signed: &Path) -> String {
-    let out = Command::new("gpgv")
-        .args(["--keyring", s(keyring), "--output", "-", s(signed)])
-        .output()
-        .expect("gpgv runs");
-    assert!(
-        out.status.success(),
-        "gpgv refuses {}: {}",
-        signed.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn checked(path: &Path, sha256: &str) -> Vec<u8> {
-    let data =
-        std::fs::read(path).unwrap_or_else(|_| panic!("{} is named but missing", path.display()));
-    assert_eq!(
-        sha256_hex(&data),
-        sha256,
-        "{} does not match its checksum",
-        path.display()
-    );
-    data
-}
-
-fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-}
-
-/// Checks the repository at `root` as apt and dnf would, and returns the package files
-/// their signed indexes name: apt's InRelease (gpgv), each Packages by hash, each pool
-/// file; dnf's repomd.xml (gpgv on repomd.xml.asc), each document, each RPM.
-pub fn client_view(root: &Path, keyring: &Path) -> Vec<String> {
-    let mut named = Vec::new();
-    let release = gpgv_text(keyring, &root.join("apt/dists/stable/InRelease"));
-    for line in release.lines().skip_while(|l| *l != "SHA256:").skip(1) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [hash, _, path] = words[..] else { break };
-        if !path.ends_with("/Packages") {
-            continue;
-        }
-        let dir = Path::new(path).parent().unwrap();
-        let index = checked(
-            &root
-                .join("apt/dists/stable")
-                .join(dir)
-                .join("by-hash/SHA256")
-                .join(hash),
-            hash,
-        );
-        for stanza in String::from_utf8(index).unwrap().split("\n\n") {
-            if let (Some(file), Some(sum)) = (field(stanza, "Filename"), field(stanza, "SHA256")) {
-                checked(&root.join("apt").join(file), sum);
-                named.push(format!("apt/{file}"));
-            }
-        }
-    }
-    let repomd = root.join("rpm/repodata/repomd.xml");
-    let out = Command::new("gpgv")
-        .args(["--keyring", s(keyring)])
-        .arg(root.join("rpm/repodata/repomd.xml.asc"))
-        .arg(&repomd)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gpgv refuses repomd.xml: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let repomd = std::fs::read_to_string(repomd).unwrap();
-    let doc = roxmltree::Document::parse(&repomd).unwrap();
-    for data in doc
-        .root_element()
-        .children()
-        .filter(|c| c.has_tag_name("data"))
-    {
-        let href = data
-            .children()
-            .find(|c| c.has_tag_name("location"))
-            .unwrap()
-            .attribute("href")
-            .unwrap();
-        let sum = data
-            .children()
-            .find(|c| c.has_tag_name("checksum"))
-            .unwrap()
-            .text()
-            .unwrap();
-        let gz = checked(&root.join("rpm").join(href), sum);
-        if data.attribute("type") != Some("primary") {
-            continue;
-        }
-        let mut xml = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut xml)
-            .unwrap();
-        let primary = roxmltree::Document::parse(&xml).unwrap();
-        for package in primary
-            .root_element()
-            .children()
-            .filter(|c| c.has_tag_name("package"))
-        {
-            let location = package
-                .children()
-                .find(|c| c.has_tag_name("location"))
-                .unwrap()
-                .attribute("href")
-                .unwrap();
-            let sum = package
-                .children()
-                .find(|c| c.has_tag_name("checksum"))
-                .unwrap()
-                .text()
-                .unwrap();
-            checked(&root.join("rpm").join(location), sum);
-            named.push(format!("rpm/{location}"));
-        }
-    }
-    named.sort();
-    named
-}
-
-// ---------------------------------------------------------------------------------------
 
 #[test]
 fn s3_holds_the_same_tree_as_a_directory_and_an_update_moves_only_what_is_new() {
@@ -364,13 +241,29 @@ fn s3_holds_the_same_tree_as_a_directory_and_an_update_moves_only_what_is_new() 
 
 #[test]
 fn an_interrupted_publication_is_never_half_visible_and_the_next_run_completes_it() {
+    interrupted_at_every_third_write(&[]);
+}
+
+/// Without by-hash, clients fetch each index by its name: still never half a generation.
+#[test]
+fn an_interrupted_publication_without_by_hash_is_never_half_visible_and_completes() {
+    interrupted_at_every_third_write(&["--no-by-hash"]);
+}
+
+/// Publishes a first generation, then kills the publication of a second one after every
+/// third write it reports: clients see the old generation or the new one, and the next
+/// run completes it to the same objects as an uninterrupted run.
+fn interrupted_at_every_third_write(extra: &[&str]) {
     let r = releases();
+    let publish = |server: &S3Server, dist: &Path, url: &str, date: &str| {
+        succeeds(publish_command(Some(server), dist, url, date).args(extra));
+    };
     // The uninterrupted result, and how many writes the second publication makes.
     let reference = S3Server::start();
     let url = reference.url("repo");
-    publish(Some(&reference), &r.new, &url, FIRST_DATE);
+    publish(&reference, &r.new, &url, FIRST_DATE);
     let mut cmd = publish_command(Some(&reference), &r.old, &url, SECOND_DATE);
-    let out = cmd.arg("--verbose").output().unwrap();
+    let out = cmd.args(extra).arg("--verbose").output().unwrap();
     assert!(out.status.success());
     let writes = String::from_utf8_lossy(&out.stderr)
         .lines()
@@ -381,13 +274,16 @@ fn an_interrupted_publication_is_never_half_visible_and_the_next_run_completes_i
     eprintln!("the second publication writes {writes} objects");
     assert!(writes > 10);
 
+    let mut dnf_windows = 0;
+    let mut waited_for_lease = 0;
     for kill_after in (1..writes).step_by(3) {
         let server = S3Server::start();
-        publish(Some(&server), &r.new, &url, FIRST_DATE);
+        publish(&server, &r.new, &url, FIRST_DATE);
         let before = client_view(&server.files("repo"), &r.keyring);
         // SIGKILL once the publication reports its kill_after-th write.
         let mut child = publish_command(Some(&server), &r.old, &url, SECOND_DATE)
-            .arg("--verbose")
+            .args(extra)
+            .args(["--verbose", "--lock-lease", "1"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -406,7 +302,15 @@ fn an_interrupted_publication_is_never_half_visible_and_the_next_run_completes_i
         }
         child.wait().unwrap();
         // apt and dnf are two repositories: each shows its old generation or its new one.
-        let view = client_view(&server.files("repo"), &r.keyring);
+        let root = server.files("repo");
+        let mut view = apt_view(&root, &r.keyring);
+        if dnf_between_its_two_writes(&root, &r.keyring) {
+            dnf_windows += 1;
+            view.extend(whole.iter().filter(|f| f.starts_with("rpm/")).cloned());
+        } else {
+            view.extend(dnf_view(&root, &r.keyring));
+        }
+        view.sort();
         for format in ["apt/", "rpm/"] {
             let of = |v: &[String]| -> Vec<String> {
                 v.iter()
@@ -420,9 +324,36 @@ fn an_interrupted_publication_is_never_half_visible_and_the_next_run_completes_i
                 of(&view)
             );
         }
-        publish(Some(&server), &r.old, &url, SECOND_DATE);
+        // The killed run's lock keeps others out until its lease (1 s) runs out; then the
+        // next run takes it over and completes the publication.
+        let mut attempts = 0;
+        loop {
+            let out = publish_command(Some(&server), &r.old, &url, SECOND_DATE)
+                .args(extra)
+                .args(["--lock-lease", "1"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(5), "{stderr}");
+            assert!(stderr.contains("another publisher"), "{stderr}");
+            attempts += 1;
+            waited_for_lease += 1;
+            assert!(
+                attempts < 20,
+                "the killed run's lock never expired: {stderr}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         same_tree(&server.objects("repo"), &complete);
     }
+    eprintln!(
+        "{extra:?}: {} kills: dnf between repomd.xml and its signature {dnf_windows} times; {waited_for_lease} \
+         runs refused while a killed run's lock lasted",
+        (1..writes).step_by(3).count()
+    );
 }
 
 #[test]

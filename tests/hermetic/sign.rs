@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nimsforest_pkg::repo::IndexSigner;
-use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
+use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Sign, Signer};
 
 use crate::harness::{tool, tool_ok};
 

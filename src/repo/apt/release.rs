@@ -1,11 +1,11 @@
 //! The suite's signed index: `Release` (with `InRelease` and `Release.gpg` beside it), the
 //! `Packages` indexes it lists, and their by-hash copies.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::AptOptions;
 use crate::digest::{sha256_hex, sha512_hex};
+use crate::repo::retired::Retired;
 
 /// One index file: path relative to `dists/SUITE/` and content.
 pub(super) struct Index {
@@ -31,23 +31,26 @@ impl IndexSums {
     }
 }
 
-/// The `Release` file; without `date`, the text that decides whether anything changed.
+/// The field of `Release` that lists the pool files dropped from the indexes and not yet
+/// deleted (see `repo::retired`): signed with the rest, ignored by apt.
+pub(super) const RETIRED_FIELD: &str = "X-Nimsforest-Retired";
+
+/// The `Release` file.
 pub(super) fn text(
     opts: &AptOptions,
     arches: &[String],
     sums: &[IndexSums],
-    date: Option<u64>,
+    date: u64,
+    retired: &Retired,
 ) -> String {
     let mut text = format!(
-        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\n",
+        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\n",
         opts.origin.trim(),
         opts.label.trim(),
         opts.suite,
         opts.codename.as_deref().unwrap_or(&opts.suite),
+        format_date(date),
     );
-    if let Some(date) = date {
-        text.push_str(&format!("Date: {}\n", format_date(date)));
-    }
     if opts.by_hash {
         text.push_str("Acquire-By-Hash: yes\n");
     }
@@ -56,6 +59,12 @@ pub(super) fn text(
         arches.join(" "),
         opts.component
     ));
+    if !retired.is_empty() {
+        text.push_str(&format!("{RETIRED_FIELD}:\n"));
+        for line in retired.text().lines() {
+            text.push_str(&format!(" {line}\n"));
+        }
+    }
     text.push_str("SHA256:\n");
     for s in sums {
         text.push_str(&format!(" {} {:>16} {}\n", s.sha256, s.size, s.path));
@@ -67,11 +76,18 @@ pub(super) fn text(
     text
 }
 
-pub(super) fn without_date(release: &str) -> String {
+/// The lines of a multi-line field (` value` lines after `NAME:`), unindented.
+pub(super) fn multiline_field(release: &str, name: &str) -> String {
     release
         .lines()
-        .filter(|l| !l.starts_with("Date:"))
-        .flat_map(|l| [l, "\n"])
+        .skip_while(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_none()
+        })
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .map(|l| format!("{}\n", l.trim()))
         .collect()
 }
 
@@ -91,9 +107,21 @@ pub(super) fn date_of(release: &str) -> Option<u64> {
 
 /// The SHA256 entries of a `Release` file: (path below `dists/SUITE/`, size, sha256).
 pub(super) fn sha256_entries(release: &str) -> Vec<(String, u64, String)> {
+    entries(release, "SHA256:")
+}
+
+/// The SHA512 entries: (path below `dists/SUITE/`, sha512).
+pub(super) fn sha512_entries(release: &str) -> Vec<(String, String)> {
+    entries(release, "SHA512:")
+        .into_iter()
+        .map(|(path, _, hash)| (path, hash))
+        .collect()
+}
+
+fn entries(release: &str, section: &str) -> Vec<(String, u64, String)> {
     release
         .lines()
-        .skip_while(|l| *l != "SHA256:")
+        .skip_while(|l| *l != section)
         .skip(1)
         .take_while(|l| l.starts_with(' '))
         .filter_map(|l| {
@@ -111,16 +139,6 @@ pub(super) fn field<'r>(release: &'r str, name: &str) -> Option<&'r str> {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .map(str::trim)
-}
-
-/// Every checksum a `Release` file lists (by-hash names).
-pub(super) fn hashes(release: &str) -> BTreeSet<String> {
-    release
-        .lines()
-        .filter(|l| l.starts_with(' '))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
 }
 
 pub(super) fn unix_seconds(time: SystemTime) -> u64 {

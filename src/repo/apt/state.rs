@@ -1,19 +1,21 @@
-//! What clients see now: the generation of the suite that the current `InRelease` names,
+//! What clients see now: the generation of a suite that the current `InRelease` names,
 //! read back from the store and checked before anything is built on it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{release, AptOptions};
+use super::release;
 use crate::compress;
 use crate::deb::deb822;
 use crate::digest::sha256_hex;
 use crate::error::Result;
-use crate::repo::tree::{Retired, Tree};
-use crate::repo::IndexSigner;
+use crate::repo::publish::Generation;
+use crate::repo::retired::Retired;
+use crate::repo::tree::Tree;
+use crate::sign::Sign;
 
 /// One package file in the pool and its stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct IndexedDeb {
+pub struct IndexedDeb {
     pub package: String,
     pub version: String,
     pub arch: String,
@@ -33,11 +35,7 @@ impl IndexedDeb {
                 .ok_or_else(|| format!("a stanza has no {name} field"))
         };
         let filename = required("Filename")?;
-        let inside = filename.starts_with("pool/")
-            && filename
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-        if !inside {
+        if !crate::repo::retired::is_below(&filename, "pool/") {
             return Err(format!("Filename {filename:?} is not a path in the pool"));
         }
         Ok(Self {
@@ -51,129 +49,117 @@ impl IndexedDeb {
     }
 }
 
-/// The suite as published.
-#[derive(Debug, Default)]
-pub(super) struct Published {
-    /// `InRelease` as read, byte for byte (the publish compares it again before the swap).
-    pub in_release: Option<Vec<u8>>,
-    /// The `Release` text clients trust: what `InRelease` signs.
-    pub release: Option<String>,
-    /// `Release` and `Release.gpg` agree with `InRelease` (not so after an interrupted run).
-    pub signatures_complete: bool,
-    /// Pool file -> its entry, from the `Packages` indexes.
-    pub entries: BTreeMap<String, IndexedDeb>,
-    /// Index path below `dists/SUITE/` -> sha256.
-    pub sums: BTreeMap<String, String>,
-    /// Every checksum `Release` lists (the by-hash copies of this generation).
-    pub hashes: BTreeSet<String>,
-    /// Pool files dropped from the indexes, waiting until no index names them.
-    pub retired: Retired,
+/// A suite as published: the checked generation, plus the component its `Release` lists.
+pub(super) struct Suite {
+    pub generation: Generation<IndexedDeb>,
+    pub component: String,
+    /// The `Release` fields the fingerprint covers, as read.
+    pub release: String,
+    /// Index path below `dists/SUITE/` -> uncompressed `Packages` text.
+    pub texts: BTreeMap<String, String>,
 }
 
-impl Published {
-    pub fn read(
-        tree: &Tree,
-        dist: &str,
-        opts: &AptOptions,
-        signer: &dyn IndexSigner,
-    ) -> Result<Self> {
-        let in_release = tree.get(&format!("{dist}/InRelease"))?;
-        let Some(signed) = &in_release else {
-            return Ok(Self::default());
-        };
-        let signed = String::from_utf8_lossy(signed);
-        let release = signer.verify_clearsigned(&signed).map_err(|e| {
+/// Reads the suite `dists/SUITE` of `tree`: `InRelease`, its signature checked against
+/// the signing key, and every `Packages` index it lists, checked against it. `None` when
+/// the suite has no `InRelease` yet.
+pub(super) fn read(tree: &Tree, suite: &str, signer: &dyn Sign) -> Result<Option<Suite>> {
+    let dist = format!("dists/{suite}");
+    let in_release_key = format!("{dist}/InRelease");
+    let Some((signed, root_version)) = tree.get_versioned(&in_release_key)? else {
+        return Ok(None);
+    };
+    let release = signer
+        .verify_clearsigned(&String::from_utf8_lossy(&signed))
+        .map_err(|e| {
             tree.error(
-                &format!("{dist}/InRelease"),
+                &in_release_key,
                 format!(
                     "is not signed by this signing key ({e}): it was written by another key \
                      or changed outside nimsforest-pkg, so its indexes cannot be trusted"
                 ),
             )
         })?;
-        let plain = tree.get(&format!("{dist}/Release"))?;
-        let detached = tree.get(&format!("{dist}/Release.gpg"))?;
-        let signatures_complete = plain.as_deref() == Some(release.as_bytes())
-            && detached.is_some_and(|sig| {
-                signer
-                    .verify_detached(release.as_bytes(), &String::from_utf8_lossy(&sig))
-                    .is_ok()
-            });
+    let plain = tree.get(&format!("{dist}/Release"))?;
+    let detached = tree.get(&format!("{dist}/Release.gpg"))?;
+    let complete = plain.as_deref() == Some(release.as_bytes())
+        && detached.is_some_and(|sig| {
+            signer
+                .verify_detached(release.as_bytes(), &String::from_utf8_lossy(&sig))
+                .is_ok()
+        });
 
-        let components = release::field(&release, "Components").unwrap_or("");
-        if components != opts.component {
-            return Err(tree.error(
-                &format!("{dist}/InRelease"),
-                format!(
-                    "lists the components {components:?}, not {:?}",
-                    opts.component
-                ),
-            ));
+    let listed = release::sha256_entries(&release);
+    let by_hash = release::field(&release, "Acquire-By-Hash") == Some("yes");
+    let mut generation = Generation {
+        root_version,
+        date: release::date_of(&release).unwrap_or(0),
+        entries: BTreeMap::new(),
+        retired: Retired::parse(
+            &release::multiline_field(&release, release::RETIRED_FIELD),
+            "pool/",
+        )
+        .map_err(|reason| tree.error(&in_release_key, reason))?,
+        fingerprint: String::new(),
+        complete,
+        live: BTreeSet::new(),
+        named: BTreeMap::new(),
+    };
+    if by_hash {
+        for (path, _, sha256) in &listed {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            generation
+                .live
+                .insert(format!("{dist}/{dir}/by-hash/SHA256/{sha256}"));
         }
-        let entries_of_release = release::sha256_entries(&release);
-        let by_hash = release::field(&release, "Acquire-By-Hash") == Some("yes");
-        let mut published = Self {
-            hashes: release::hashes(&release),
-            sums: entries_of_release
-                .iter()
-                .map(|(path, _, hash)| (path.clone(), hash.clone()))
-                .collect(),
-            ..Self::default()
-        };
-        for (path, size, sha256) in &entries_of_release {
-            let Some(dir) = path.strip_suffix("/Packages") else {
-                continue;
-            };
-            let text = read_index(tree, dist, dir, entries_of_release.as_slice(), by_hash)?;
-            let bad = |reason: String| tree.error(&format!("{dist}/{path}"), reason);
-            if text.len() as u64 != *size || sha256_hex(text.as_bytes()) != *sha256 {
-                return Err(bad(format!(
-                    "does not match the signed Release (size {size}, sha256 {sha256}): the \
-                     store was changed outside nimsforest-pkg"
-                )));
-            }
-            for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
-                let entry = IndexedDeb::from_stanza(stanza).map_err(bad)?;
-                published.entries.insert(entry.filename.clone(), entry);
-            }
+        for hash in release::sha512_entries(&release) {
+            let dir = hash.0.rsplit_once('/').map_or("", |(d, _)| d);
+            generation
+                .live
+                .insert(format!("{dist}/{dir}/by-hash/SHA512/{}", hash.1));
         }
-        published.retired = Retired::read(tree, &format!("{dist}/retired"), "pool/")?;
-        published.release = Some(release);
-        published.in_release = in_release;
-        published.signatures_complete = signatures_complete;
-        Ok(published)
     }
-
-    pub fn date(&self) -> Option<u64> {
-        self.release.as_deref().and_then(release::date_of)
+    let mut texts = BTreeMap::new();
+    let dirs: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|(path, _, _)| path.rsplit_once("/Packages").map(|(dir, _)| dir))
+        .collect();
+    for dir in dirs {
+        let text = read_index(tree, &dist, dir, &listed, by_hash)?;
+        for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
+            let entry = IndexedDeb::from_stanza(stanza)
+                .map_err(|reason| tree.error(&format!("{dist}/{dir}/Packages"), reason))?;
+            generation.entries.insert(entry.filename.clone(), entry);
+        }
+        texts.insert(format!("{dir}/Packages"), text);
     }
-
-    /// Whether this generation already is the one `undated` describes, signatures and all.
-    pub fn is_complete_with(&self, undated: &str) -> bool {
-        self.signatures_complete
-            && self
-                .release
-                .as_deref()
-                .is_some_and(|r| release::without_date(r) == undated)
-    }
+    Ok(Some(Suite {
+        component: release::field(&release, "Components")
+            .unwrap_or("")
+            .to_string(),
+        generation,
+        release,
+        texts,
+    }))
 }
 
-/// The uncompressed `Packages` of `dir` (`main/binary-amd64`), fetched as the smallest
-/// variant the Release lists (xz), by hash when the suite is published by hash.
+/// The uncompressed `Packages` of `dir` (`main/binary-amd64`), fetched as the first
+/// variant the Release lists of xz, gzip and plain, by hash when the suite is published by
+/// hash, and checked against the signed checksum.
 fn read_index(
     tree: &Tree,
     dist: &str,
     dir: &str,
-    entries: &[(String, u64, String)],
+    listed: &[(String, u64, String)],
     by_hash: bool,
 ) -> Result<String> {
     let variants = [
         ("Packages.xz", compress::Format::Xz),
+        ("Packages.gz", compress::Format::Gzip),
         ("Packages", compress::Format::None),
     ];
     for (name, format) in variants {
         let path = format!("{dir}/{name}");
-        let Some((_, _, sha256)) = entries.iter().find(|(p, _, _)| *p == path) else {
+        let Some((_, size, sha256)) = listed.iter().find(|(p, _, _)| *p == path) else {
             continue;
         };
         let key = match by_hash {
@@ -183,12 +169,12 @@ fn read_index(
         let Some(data) = tree.get(&key)? else {
             return Err(tree.error(&key, "is named by the signed Release but missing".into()));
         };
-        if sha256_hex(&data) != *sha256 {
+        if data.len() as u64 != *size || sha256_hex(&data) != *sha256 {
             return Err(tree.error(
                 &key,
                 format!(
-                    "does not match the signed Release (sha256 {sha256}): the store was \
-                     changed outside nimsforest-pkg"
+                    "does not match the signed Release (size {size}, sha256 {sha256}): the \
+                     store was changed outside nimsforest-pkg"
                 ),
             ));
         }

@@ -24,30 +24,34 @@
 //! same primary, filelists and other. No sqlite databases: dnf builds its own cache from
 //! the XML, and yum 3 (RHEL 6) is out of scope.
 //!
-//! [`update`] works from what is published, never from the old package files: the current
-//! `repomd.xml` (its signature checked) names the three documents, which are fetched,
-//! checked and split back into each package's entries; only new packages get entries made.
-//! Objects are written in the order a client needs them: new packages, the new documents
-//! (new names), `repomd.xml`, then `repomd.xml.asc`. The documents of the previous
-//! generation stay, as do the packages it names (`repodata/retired` remembers what
-//! retention dropped). Just before `repomd.xml` is replaced it is read again: if another
-//! publisher changed it meanwhile, this run stops. (dnf reads `repomd.xml` and its
-//! signature separately: between the two writes of an update a client may see a mismatch
-//! and retries; that window is inherent to the format.)
+//! This module only reads and renders dnf's files; `repo::publish` decides what is written
+//! when. A generation is read back from what is published, never from the old package
+//! files: the current `repomd.xml` (its signature checked) names the three documents,
+//! which are fetched, checked and split back into each package's entries; only new
+//! packages get entries made. The pool files waiting to be deleted are listed in a
+//! document of their own, `repodata/<sha256>-nimsforest-retired.txt.gz`, which the signed
+//! `repomd.xml` names with its checksum (dnf ignores data types it does not know).
+//!
+//! The commit is `repomd.xml.next.asc` (the new signature, so that an interrupted commit
+//! can still be trusted and completed), `repomd.xml`, then `repomd.xml.asc`. (dnf reads
+//! `repomd.xml` and its signature separately: between the two writes a client may see a
+//! mismatch and retries; that window is inherent to the format.)
 
 mod record;
 mod xml;
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::tree::{Retired, Tree};
-use super::IndexSigner;
+use super::package::Package;
+use super::publish::{Admitted, Format, Generation, Rendered};
+use super::retired::Retired;
+use super::tree::Tree;
 use crate::compress;
 use crate::digest::sha256_hex;
 use crate::error::{IoContext, Result};
-use crate::store::Store;
+use crate::sign::Sign;
 use xml::Fragments;
 
 pub use record::{Record, CHANGELOG_LIMIT};
@@ -57,228 +61,64 @@ pub const PACKAGES_DIR: &str = "Packages";
 pub const REPODATA_DIR: &str = "repodata";
 pub const REPOMD: &str = "repodata/repomd.xml";
 pub const REPOMD_SIGNATURE: &str = "repodata/repomd.xml.asc";
-const RETIRED: &str = "repodata/retired";
-/// The new signature, written before `repomd.xml` is replaced (see `Published::read`).
+/// The new signature, written before `repomd.xml` is replaced (see `Dnf::read`).
 const NEXT_SIGNATURE: &str = "repodata/repomd.xml.next.asc";
+/// The data type of the retired list in `repomd.xml`.
+const RETIRED_TYPE: &str = "nimsforest-retired";
 
-pub struct DnfOptions {
+/// A dnf repository: one tree for every arch.
+pub struct Dnf {
     /// The revision and timestamps in repomd.xml, and the file time primary.xml records for
     /// newly added packages. The caller decides it (for instance from `SOURCE_DATE_EPOCH`).
     pub date: SystemTime,
-    /// Keep only the newest N versions of each package and arch in the metadata.
-    pub keep: Option<usize>,
+    /// Sign each RPM in its header (what `gpgcheck=1` checks); without, the packages are
+    /// published byte for byte as given and only `repomd.xml` is signed.
+    pub sign_headers: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnfReport {
-    /// The packages copied in, as paths relative to the repository root
-    /// (`Packages/n/nimsforest-nats-2.15.1-1.x86_64.rpm`).
-    pub added: Vec<String>,
-    /// Packages this run dropped from the metadata (`keep`).
-    pub retired: Vec<String>,
-    /// Packages deleted: dropped earlier and named by no metadata a client may still read.
-    pub deleted: Vec<String>,
-    /// True when nothing in the store changed.
-    pub unchanged: bool,
+impl Dnf {
+    pub fn new(date: SystemTime) -> Self {
+        Self {
+            date,
+            sign_headers: true,
+        }
+    }
 }
 
-/// Adds every `.rpm` in `rpms` (other files are ignored) to the repository at `root` in
-/// `store`, created if absent, under `Packages/<letter>/<name>-<version>-<release>.<arch>.rpm`,
-/// keeping the packages already published; then regenerates `repodata/` and signs
-/// `repomd.xml`.
-///
-/// - `sign_rpm` is called on each package before it is compared and published (pass
-///   `&|_| Ok(())` to publish packages as they are). Signing is deterministic, so a package
-///   published before compares equal to its input; a different package under an existing
-///   name is an error, and nothing is changed.
-/// - Re-running with nothing new writes nothing.
-pub fn update(
-    store: &dyn Store,
-    root: &str,
-    rpms: &[PathBuf],
-    opts: &DnfOptions,
-    signer: &dyn IndexSigner,
-    sign_rpm: &dyn Fn(&mut rpm::Package) -> Result<()>,
-) -> Result<DnfReport> {
-    let tree = Tree { store, root };
-    if opts.keep == Some(0) {
-        return Err(tree.error("", "keep must be at least 1 (the newest version)".into()));
-    }
-    let current = Published::read(&tree, signer)?;
-    let timestamp = opts
-        .date
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+fn gunzip(tree: &Tree, key: &str, gz: &[u8]) -> Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut compress::Format::Gzip
+            .decoder(gz)
+            .map_err(|e| tree.error(key, e.to_string()))?,
+        &mut text,
+    )
+    .map_err(|e| tree.error(key, e.to_string()))?;
+    Ok(text)
+}
 
-    // Check every input before writing anything, so a conflict leaves the store as it was.
-    let mut packages = current.packages.clone();
-    let mut to_add: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for path in rpms
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
-    {
-        let mut package = rpm::Package::open(path).map_err(|e| record::invalid(path, e))?;
-        let location = location_of(&package).map_err(|reason| record::invalid(path, reason))?;
-        sign_rpm(&mut package)?;
-        let mut bytes = Vec::with_capacity(package.payload.len() + 65536);
-        package
-            .write(&mut bytes)
-            .map_err(|e| record::invalid(path, e))?;
-        let pkgid = sha256_hex(&bytes);
-        if let Some(known) = packages.get(&location) {
-            if known.pkgid != pkgid {
-                return Err(tree.error(
-                    &location,
-                    format!(
-                        "already in the repository with different contents than {} \
-                         (a rebuilt package needs a new release number)",
-                        path.display()
-                    ),
-                ));
-            }
-            continue;
-        }
-        let time_file = i64::try_from(timestamp).unwrap_or(i64::MAX);
-        let record = record::of_bytes(&bytes, &location, time_file)
-            .map_err(|reason| record::invalid(path, reason))?;
-        if xml::strings(&record).any(xml::forbidden_control_char) {
-            return Err(record::invalid(
-                path,
-                "control characters in its metadata (XML cannot carry them)",
-            ));
-        }
-        packages.insert(location.clone(), Fragments::of(&record));
-        to_add.insert(location, bytes);
-    }
-
-    let retired = match opts.keep {
-        Some(keep) => retain(&mut packages, keep),
-        None => Vec::new(),
-    };
-    to_add.retain(|location, _| packages.contains_key(location));
-    let newly_retired: Vec<String> = current
-        .packages
-        .keys()
-        .filter(|l| !packages.contains_key(*l))
-        .cloned()
+/// The three documents' fingerprint: what they say, not how they are compressed or dated.
+fn fingerprint_of<'a>(documents: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let all: String = documents
+        .map(|(kind, doc)| format!("{kind} {}\n", sha256_hex(doc.as_bytes())))
         .collect();
-
-    let sorted: Vec<&Fragments> = packages.values().collect();
-    let mut entries = Vec::new();
-    let mut files = Vec::new();
-    for (kind, doc) in xml::documents(&sorted) {
-        let gz = compress::gzip(doc.as_bytes(), compress::GZIP_REPODATA)
-            .at(format!("{REPODATA_DIR}/{kind}.xml.gz"))?;
-        let checksum = sha256_hex(&gz);
-        let location = format!("{REPODATA_DIR}/{checksum}-{kind}.xml.gz");
-        entries.push(xml::RepomdEntry {
-            kind,
-            checksum,
-            open_checksum: sha256_hex(doc.as_bytes()),
-            location: location.clone(),
-            timestamp,
-            size: gz.len() as u64,
-            open_size: doc.len() as u64,
-        });
-        files.push((location, gz));
-    }
-    let mut wanted: Vec<String> = files.iter().map(|(l, _)| l.clone()).collect();
-    wanted.sort();
-    if to_add.is_empty() && newly_retired.is_empty() && current.is_complete_with(&wanted) {
-        let newest = current.timestamp.unwrap_or(0);
-        let deleted = current
-            .retired
-            .clone()
-            .delete_unnamed(&tree, RETIRED, newest, |l| packages.contains_key(l))?;
-        return Ok(DnfReport {
-            unchanged: deleted.is_empty(),
-            deleted,
-            ..DnfReport::default()
-        });
-    }
-
-    // repomd.xml's revision moves forward, like apt's Release date; completing an
-    // interrupted update of the same metadata keeps its revision.
-    let timestamp = match current.timestamp {
-        Some(old) if current.documents == wanted => old,
-        Some(old) => timestamp.max(old + 1),
-        None => timestamp,
-    };
-    for entry in &mut entries {
-        entry.timestamp = timestamp;
-    }
-    let repomd = xml::repomd(timestamp, &entries);
-    let signature = signer.detached_armored(repomd.as_bytes())?;
-
-    for (location, bytes) in &to_add {
-        tree.put(location, bytes)?;
-    }
-    for (location, gz) in &files {
-        if !current.documents.contains(location) {
-            tree.put(location, gz)?;
-        }
-    }
-    let mut pending = current.retired.clone();
-    pending
-        .0
-        .retain(|location, _| !packages.contains_key(location));
-    pending.add(newly_retired, timestamp);
-    if pending != current.retired {
-        tree.put(RETIRED, pending.text().as_bytes())?;
-    }
-
-    // The swap: refused if another publisher replaced what this run started from.
-    if tree.get(REPOMD)? != current.repomd {
-        return Err(tree.error(
-            REPOMD,
-            "was replaced by another publisher while this run worked; nothing of this run \
-             is visible to clients: run it again"
-                .into(),
-        ));
-    }
-    tree.put(NEXT_SIGNATURE, signature.as_bytes())?;
-    tree.put(REPOMD, repomd.as_bytes())?;
-    tree.put(REPOMD_SIGNATURE, signature.as_bytes())?;
-
-    // What no client can need any more: documents of generations before the previous one,
-    // and retired packages named by neither generation.
-    let keep: BTreeSet<&String> = current.documents.iter().chain(&wanted).collect();
-    for key in tree.list(&format!("{REPODATA_DIR}/"))? {
-        let document = key.ends_with(".xml.gz") || key.ends_with(".xml.zst");
-        if document && !keep.contains(&key) {
-            tree.delete(&key)?;
-        }
-    }
-    let deleted =
-        pending.delete_unnamed(&tree, RETIRED, timestamp, |l| packages.contains_key(l))?;
-    Ok(DnfReport {
-        added: to_add.into_keys().collect(),
-        retired,
-        deleted,
-        unchanged: false,
-    })
+    sha256_hex(all.as_bytes())
 }
 
-/// The repository as published.
-#[derive(Debug, Default)]
-struct Published {
-    /// `repomd.xml` as read, byte for byte (compared again before the swap).
-    repomd: Option<Vec<u8>>,
-    /// Its revision.
-    timestamp: Option<u64>,
-    /// `repomd.xml.asc` signs it.
-    signature_complete: bool,
-    /// The locations of its documents.
-    documents: Vec<String>,
-    /// Location -> the package's entries.
-    packages: BTreeMap<String, Fragments>,
-    retired: Retired,
-}
+impl Format for Dnf {
+    type Entry = Fragments;
 
-impl Published {
-    fn read(tree: &Tree, signer: &dyn IndexSigner) -> Result<Self> {
-        let Some(repomd) = tree.get(REPOMD)? else {
-            return Ok(Self::default());
+    fn root(&self) -> String {
+        REPOMD.into()
+    }
+
+    fn packages_dir(&self) -> &str {
+        "Packages/"
+    }
+
+    fn read(&self, tree: &Tree, signer: &dyn Sign) -> Result<Option<Generation<Fragments>>> {
+        let Some((repomd, root_version)) = tree.get_versioned(REPOMD)? else {
+            return Ok(None);
         };
         let text = String::from_utf8_lossy(&repomd).into_owned();
         // Trusted only when this key signed it: in repomd.xml.asc, or, after an update that
@@ -291,8 +131,8 @@ impl Published {
                     .is_ok()
             }))
         };
-        let signature_complete = signed_in(REPOMD_SIGNATURE)?;
-        if !signature_complete && !signed_in(NEXT_SIGNATURE)? {
+        let complete = signed_in(REPOMD_SIGNATURE)?;
+        if !complete && !signed_in(NEXT_SIGNATURE)? {
             return Err(tree.error(
                 REPOMD,
                 "is not signed by this signing key: it was written by another key or changed \
@@ -300,81 +140,181 @@ impl Published {
                     .into(),
             ));
         }
-        let data = xml::repomd_data(&text);
         let mut documents = BTreeMap::new();
-        for (kind, location, checksum) in &data {
-            let Some(gz) = tree.get(location)? else {
-                return Err(tree.error(location, "is named by repomd.xml but missing".into()));
-            };
-            if sha256_hex(&gz) != *checksum {
+        let mut live = BTreeSet::new();
+        let mut retired = Retired::default();
+        for (kind, location, checksum) in xml::repomd_data(&text) {
+            if !self.is_addressed(&location) {
                 return Err(tree.error(
-                    location,
+                    REPOMD,
+                    format!("names {location:?}, which is not a document of repodata/"),
+                ));
+            }
+            let Some(gz) = tree.get(&location)? else {
+                return Err(tree.error(&location, "is named by repomd.xml but missing".into()));
+            };
+            if sha256_hex(&gz) != checksum {
+                return Err(tree.error(
+                    &location,
                     format!(
                         "does not match repomd.xml (sha256 {checksum}): the store was changed \
                          outside nimsforest-pkg"
                     ),
                 ));
             }
-            let mut doc = String::new();
-            std::io::Read::read_to_string(
-                &mut compress::Format::Gzip
-                    .decoder(gz.as_slice())
-                    .map_err(|e| tree.error(location, e.to_string()))?,
-                &mut doc,
-            )
-            .map_err(|e| tree.error(location, e.to_string()))?;
-            documents.insert(kind.clone(), doc);
+            let doc = gunzip(tree, &location, &gz)?;
+            live.insert(location.clone());
+            if kind == RETIRED_TYPE {
+                retired = Retired::parse(&doc, "Packages/")
+                    .map_err(|reason| tree.error(&location, reason))?;
+            } else {
+                documents.insert(kind, doc);
+            }
         }
         let doc = |kind: &str| documents.get(kind).map_or("", String::as_str);
         let packages = xml::split(doc("primary"), doc("filelists"), doc("other"))
             .map_err(|reason| tree.error(REPOMD, reason))?;
-        Ok(Self {
-            timestamp: xml::repomd_revision(&text),
-            signature_complete,
-            documents: {
-                let mut d: Vec<String> = data.into_iter().map(|(_, l, _)| l).collect();
-                d.sort();
-                d
-            },
-            packages: packages
+        let fingerprint = fingerprint_of(
+            ["primary", "filelists", "other"]
+                .into_iter()
+                .map(|kind| (kind, doc(kind))),
+        );
+        Ok(Some(Generation {
+            root_version,
+            date: xml::repomd_revision(&text).unwrap_or(0),
+            entries: packages
                 .into_iter()
                 .map(|p| (p.location.clone(), p))
                 .collect(),
-            retired: Retired::read(tree, RETIRED, "Packages/")?,
-            repomd: Some(repomd),
+            retired,
+            fingerprint,
+            complete,
+            live,
+            named: BTreeMap::new(),
+        }))
+    }
+
+    /// The package signed in its header (deterministically: the same package and key give
+    /// the same bytes, so a package published before compares equal), and its entries.
+    fn admit(&self, package: &Package, signer: &dyn Sign) -> Result<Admitted<Fragments>> {
+        let path = &package.path;
+        let mut parsed =
+            rpm::Package::parse(&mut &package.bytes[..]).map_err(|e| record::invalid(path, e))?;
+        let location = location_of(&parsed).map_err(|reason| record::invalid(path, reason))?;
+        if self.sign_headers {
+            signer.sign_rpm(&mut parsed)?;
+        }
+        let mut bytes = Vec::with_capacity(package.bytes.len() + 4096);
+        parsed
+            .write(&mut bytes)
+            .map_err(|e| record::invalid(path, e))?;
+        let time_file = i64::try_from(unix(self.date)).unwrap_or(i64::MAX);
+        let record = record::of_bytes(&bytes, &location, time_file)
+            .map_err(|reason| record::invalid(path, reason))?;
+        if xml::strings(&record).any(xml::forbidden_control_char) {
+            return Err(record::invalid(
+                path,
+                "control characters in its metadata (XML cannot carry them)",
+            ));
+        }
+        Ok(Admitted {
+            location,
+            sha256: record.pkgid.clone(),
+            entry: Fragments::of(&record),
+            bytes,
         })
     }
 
-    fn is_complete_with(&self, documents: &[String]) -> bool {
-        self.signature_complete && self.documents == documents
+    fn series(entry: &Fragments) -> (&str, &str) {
+        (&entry.name, &entry.arch)
     }
-}
 
-/// Keeps the newest `keep` versions of each (name, arch); returns the locations dropped.
-fn retain(packages: &mut BTreeMap<String, Fragments>, keep: usize) -> Vec<String> {
-    let mut by_package: BTreeMap<(&str, &str), Vec<&Fragments>> = BTreeMap::new();
-    for p in packages.values() {
-        by_package
-            .entry((p.name.as_str(), p.arch.as_str()))
-            .or_default()
-            .push(p);
-    }
-    let compare = |a: &Fragments, b: &Fragments| {
+    fn compare(a: &Fragments, b: &Fragments) -> Ordering {
         let number = |e: &str| e.parse::<u64>().unwrap_or(0);
         number(&a.evr.0)
             .cmp(&number(&b.evr.0))
             .then_with(|| crate::rpm::version::compare(&a.evr.1, &b.evr.1))
             .then_with(|| crate::rpm::version::compare(&a.evr.2, &b.evr.2))
-    };
-    let mut dropped = Vec::new();
-    for versions in by_package.values_mut() {
-        versions.sort_by(|a, b| compare(b, a));
-        dropped.extend(versions.iter().skip(keep).map(|p| p.location.clone()));
     }
-    for location in &dropped {
-        packages.remove(location);
+
+    fn sha256(entry: &Fragments) -> &str {
+        &entry.pkgid
     }
-    dropped
+
+    fn fingerprint(&self, entries: &BTreeMap<String, Fragments>) -> Result<String> {
+        let sorted: Vec<&Fragments> = entries.values().collect();
+        let documents = xml::documents(&sorted);
+        Ok(fingerprint_of(
+            documents.iter().map(|(kind, doc)| (*kind, doc.as_str())),
+        ))
+    }
+
+    fn render(
+        &self,
+        entries: &BTreeMap<String, Fragments>,
+        retired: &Retired,
+        date: u64,
+        _current: Option<&Generation<Fragments>>,
+        signer: &dyn Sign,
+    ) -> Result<Rendered> {
+        let sorted: Vec<&Fragments> = entries.values().collect();
+        let mut documents: Vec<(&'static str, &'static str, String)> = xml::documents(&sorted)
+            .into_iter()
+            .map(|(kind, doc)| (kind, "xml", doc))
+            .collect();
+        if !retired.is_empty() {
+            documents.push((RETIRED_TYPE, "txt", retired.text()));
+        }
+        let mut rendered = Rendered::default();
+        let mut data = Vec::new();
+        for (kind, extension, doc) in documents {
+            let gz = compress::gzip(doc.as_bytes(), compress::GZIP_REPODATA)
+                .at(format!("{REPODATA_DIR}/{kind}.{extension}.gz"))?;
+            let checksum = sha256_hex(&gz);
+            let location = format!("{REPODATA_DIR}/{checksum}-{kind}.{extension}.gz");
+            data.push(xml::RepomdEntry {
+                kind,
+                checksum,
+                open_checksum: sha256_hex(doc.as_bytes()),
+                location: location.clone(),
+                timestamp: date,
+                size: gz.len() as u64,
+                open_size: doc.len() as u64,
+            });
+            rendered.live.insert(location.clone());
+            rendered.addressed.push((location, gz));
+        }
+        let repomd = xml::repomd(date, &data);
+        // Signed before anything is written: a signing failure changes nothing.
+        let signature = signer.detached_armored(repomd.as_bytes())?;
+        rendered.commit = vec![
+            (NEXT_SIGNATURE.into(), signature.clone().into_bytes()),
+            (REPOMD.into(), repomd.into_bytes()),
+            (REPOMD_SIGNATURE.into(), signature.into_bytes()),
+        ];
+        Ok(rendered)
+    }
+
+    fn addressed_prefix(&self) -> String {
+        format!("{REPODATA_DIR}/")
+    }
+
+    /// `repodata/<sha256>-<kind>.<ext>.gz`: named by its checksum.
+    fn is_addressed(&self, key: &str) -> bool {
+        key.strip_prefix("repodata/")
+            .and_then(|name| name.split_once('-'))
+            .is_some_and(|(hash, rest)| {
+                crate::digest::is_sha256_hex(hash) && !rest.is_empty() && !rest.contains('/')
+            })
+    }
+
+    fn named_elsewhere(&self, _tree: &Tree, _signer: &dyn Sign) -> Result<BTreeSet<String>> {
+        Ok(BTreeSet::new())
+    }
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `Packages/<letter>/<name>-<version>-<release>.<arch>.rpm` from the header, refusing

@@ -5,12 +5,84 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rpm::{BuildConfig, Dependency, FileOptions, PackageBuilder};
 
+use std::path::PathBuf;
+
 use super::*;
+use crate::repo::publish::{self, Report};
 use crate::repo::test_support::{FakeSigner, Interrupted, Racing, SIGNER};
-use crate::store::LocalStore;
+use crate::store::{LocalStore, Store};
+
+type DnfReport = Report;
 
 fn no_signing(_: &mut rpm::Package) -> Result<()> {
     Ok(())
+}
+
+struct DnfOptions {
+    date: SystemTime,
+    keep: Option<usize>,
+}
+
+/// The index signer of `inner` with `rpm` standing in for RPM header signing.
+struct RpmSigning<'a> {
+    inner: &'a dyn Sign,
+    rpm: &'a (dyn Fn(&mut rpm::Package) -> Result<()> + Sync),
+}
+
+impl Sign for RpmSigning<'_> {
+    fn clearsign(&self, text: &str) -> Result<String> {
+        self.inner.clearsign(text)
+    }
+    fn detached_armored(&self, data: &[u8]) -> Result<String> {
+        self.inner.detached_armored(data)
+    }
+    fn verify_clearsigned(&self, signed: &str) -> Result<String> {
+        self.inner.verify_clearsigned(signed)
+    }
+    fn verify_detached(&self, data: &[u8], signature: &str) -> Result<()> {
+        self.inner.verify_detached(data, signature)
+    }
+    fn sign_rpm(&self, package: &mut rpm::Package) -> Result<()> {
+        (self.rpm)(package)
+    }
+    fn public_key_armored(&self) -> String {
+        self.inner.public_key_armored()
+    }
+    fn public_key_binary(&self) -> Vec<u8> {
+        self.inner.public_key_binary()
+    }
+    fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
+    }
+}
+
+/// Publishes `rpms` (checked as `repo` checks them) into the repository at `root`.
+fn update(
+    store: &dyn Store,
+    root: &str,
+    rpms: &[PathBuf],
+    opts: &DnfOptions,
+    signer: &dyn Sign,
+    sign_rpm: &(dyn Fn(&mut rpm::Package) -> Result<()> + Sync),
+) -> Result<Report> {
+    let packages = rpms
+        .iter()
+        .map(|path| Package::read(path, crate::spec::Format::Rpm))
+        .collect::<Result<Vec<_>>>()?;
+    let signer = RpmSigning {
+        inner: signer,
+        rpm: sign_rpm,
+    };
+    let date = unix(opts.date);
+    publish::update(
+        &Dnf::new(opts.date),
+        store,
+        root,
+        &packages,
+        opts.keep,
+        date,
+        &signer,
+    )
 }
 
 fn opts(secs: u64) -> DnfOptions {
@@ -29,7 +101,7 @@ fn run(
     root: &Path,
     rpms: &[PathBuf],
     opts: &DnfOptions,
-    sign: &dyn Fn(&mut rpm::Package) -> Result<()>,
+    sign: &(dyn Fn(&mut rpm::Package) -> Result<()> + Sync),
 ) -> Result<DnfReport> {
     update(&store(root, opts), "", rpms, opts, &SIGNER, sign)
 }
@@ -42,13 +114,13 @@ fn consistent(root: &Path) -> BTreeSet<String> {
         store: &store,
         root: "",
     };
-    let published = Published::read(&tree, &SIGNER).unwrap();
-    for (location, package) in &published.packages {
+    let published = Dnf::new(UNIX_EPOCH).read(&tree, &SIGNER).unwrap().unwrap();
+    for (location, package) in &published.entries {
         let data = fs::read(root.join(location))
             .unwrap_or_else(|_| panic!("{location} is listed but missing"));
         assert_eq!(sha256_hex(&data), package.pkgid, "{location}");
     }
-    published.packages.into_keys().collect()
+    published.entries.into_keys().collect()
 }
 
 fn build(dir: &Path, version: &str, arch: &str, content: &str) -> PathBuf {
@@ -120,7 +192,6 @@ fn writes_layout_and_consistent_repomd() {
     let rpms = vec![
         build(&input, "2.15.1", "x86_64", "new"),
         build(&input, "2.15.1", "aarch64", "new"),
-        input.join("ignored.deb"),
     ];
     let report = run(&root, &rpms, &opts(1_750_000_000), &no_signing).unwrap();
     assert_eq!(
@@ -275,7 +346,9 @@ fn a_different_package_under_an_existing_name_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("nimsforest-nats-2.15.1-1.x86_64.rpm") && err.contains("different contents"),
+        err.contains(
+            "nimsforest-nats-2.15.1-1.x86_64.rpm: is already published with different content"
+        ),
         "{err}"
     );
     assert_eq!(snapshot(&root), before, "nothing written");
@@ -433,7 +506,7 @@ fn a_publisher_that_lost_the_race_changes_nothing_clients_see() {
     let err = update(&racing, "", &second, &opts(2000), &SIGNER, &no_signing)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("was replaced by another publisher"), "{err}");
+    assert!(err.contains("was changed by another publisher"), "{err}");
     // The other publisher's repomd.xml stands; this run's signature was not swapped in.
     assert_eq!(
         fs::read(root.join(REPOMD)).unwrap(),
