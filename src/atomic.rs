@@ -3,13 +3,16 @@
 //!
 //! Every file the tool writes goes through here: packages, dist/SHA256SUMS, repository
 //! indexes and pool files, keys and the manifest. Temporary names start with `.` so that
-//! directory walks (the apt pool, dist/) pass over a write in progress.
+//! directory walks (the apt pool, dist/) pass over a write in progress. So do the
+//! directories that hold secrets ([`secret_dir`]): their mode does not depend on the umask.
 
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
 use crate::error::{Error, IoContext, Result};
+use crate::input::unusable;
 
 /// How the file is written.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +73,6 @@ pub fn write_with(
     options: Options,
     fill: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -112,6 +114,69 @@ pub fn write_with(
         temp.persist(path).map_err(|e| e.error).at(path)?;
     }
     Ok(())
+}
+
+/// Whether `path` exists as a directory that may hold secrets: not a file, and not one that
+/// anyone may write to (whoever can could replace a key, or the directory's entries, under
+/// the tool). `what` names it in errors ("output directory").
+pub fn check_secret_dir(what: &str, path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(unusable(what, path, "exists and is not a directory")),
+        Ok(meta) if meta.permissions().mode() & 0o002 != 0 => Err(unusable(
+            what,
+            path,
+            format!(
+                "is writable by anyone (mode {:04o}); refusing to keep secrets in it",
+                meta.permissions().mode() & 0o7777
+            ),
+        )),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::symlink_metadata(path) {
+                Ok(_) => Err(unusable(what, path, "is a symbolic link to nothing")),
+                Err(_) => Ok(false),
+            }
+        }
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A directory for secrets: an existing one is used as it is (after [`check_secret_dir`]),
+/// a missing one is made, with its missing parents, mode 0700 whatever the umask. Never
+/// changes the mode of a directory it did not make. Returns whether it made `path`.
+pub fn secret_dir(what: &str, path: &Path) -> Result<bool> {
+    if check_secret_dir(what, path)? {
+        return Ok(false);
+    }
+    let mut missing = Vec::new();
+    let mut next = Some(path);
+    while let Some(dir) = next {
+        if dir.as_os_str().is_empty() || std::fs::symlink_metadata(dir).is_ok() {
+            break;
+        }
+        missing.push(dir);
+        next = dir.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            // The umask may have taken bits away from 0700.
+            Ok(()) => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    check_secret_dir(what, path)?;
+    Ok(true)
 }
 
 /// Leaves a file untouched when it already holds these bytes, so a re-run changes nothing
@@ -179,6 +244,32 @@ mod tests {
         });
         assert!(err.is_err());
         assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn secret_dirs_are_0700_and_world_writable_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        assert!(secret_dir("output directory", &deep).unwrap());
+        assert_eq!((mode(&deep), mode(&dir.path().join("a"))), (0o700, 0o700));
+        assert!(!secret_dir("output directory", &deep).unwrap());
+
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = secret_dir("output directory", &shared).unwrap_err();
+        assert!(
+            e.to_string().contains("writable by anyone (mode 0777)"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(mode(&shared), 0o777, "left as it was");
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = secret_dir("output directory", &file).unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+        assert!(secret_dir("output directory", &file.join("sub")).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::parallel;
 use crate::rpm::{self, RpmDefinition};
 use crate::spec::{release, Arch, Definition, Format, PackageId};
 use crate::stage::{assets, extract, StagedTree};
+use crate::weburl::redact;
 
 /// Everything `build` needs, already validated.
 pub struct BuildPlan {
@@ -22,6 +23,8 @@ pub struct BuildPlan {
     pub package: PackageId,
     pub arches: Vec<Arch>,
     pub formats: BTreeSet<Format>,
+    /// Where releases are fetched from ([`crate::weburl::mirror_url`]); may carry a
+    /// password, which is used and never printed.
     pub mirror: String,
     pub out: PathBuf,
     pub deb_compression: Compression,
@@ -196,7 +199,7 @@ impl LazySums {
             return Ok(sums.clone());
         }
         let (text, _) = fetcher.get_text(&self.url)?;
-        let sums = Arc::new(Sha256Sums::parse(&self.url, &text)?);
+        let sums = Arc::new(Sha256Sums::parse(&redact(&self.url), &text)?);
         *slot = Some(sums.clone());
         Ok(sums)
     }

@@ -9,32 +9,62 @@ use crate::error::{Error, IoContext, Result};
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
 /// A private directory inside `out` where a build writes its files. Dropping it without
-/// `commit` removes everything in it, so a failed build leaves `out` as it was.
+/// `commit` removes everything in it, and `out` itself (with its parents) when this build
+/// made it, so a failed build leaves the file system as it was.
 pub struct Staging {
     out: PathBuf,
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+    /// The directories `new` made, outermost first; removed again unless committed.
+    made: Vec<PathBuf>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        drop(self.dir.take());
+        for dir in self.made.iter().rev() {
+            // Only if still empty: never anything but what this build made.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 impl Staging {
     pub fn new(out: &Path) -> Result<Self> {
+        let mut made = Vec::new();
+        let mut next = Some(out);
+        while let Some(dir) = next.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            made.push(dir.to_path_buf());
+            next = dir.parent();
+        }
+        made.reverse();
         std::fs::create_dir_all(out).at(out)?;
-        let dir = tempfile::Builder::new()
-            .prefix(".nimsforest-pkg-")
-            .tempdir_in(out)
-            .at(out)?;
-        Ok(Self {
+        let mut staging = Self {
             out: out.to_path_buf(),
-            dir,
-        })
+            dir: None,
+            made,
+        };
+        staging.dir = Some(
+            tempfile::Builder::new()
+                .prefix(".nimsforest-pkg-")
+                .tempdir_in(out)
+                .at(out)?,
+        );
+        Ok(staging)
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.as_ref().map_or(&self.out, |d| d.path())
     }
 
     pub fn path(&self, file_name: &str) -> PathBuf {
-        self.dir.path().join(file_name)
+        self.dir().join(file_name)
     }
 
     /// Moves the finished files into `out` (same filesystem: each rename is atomic) and
     /// rewrites `out/SHA256SUMS` to cover every package there. Returns the final paths.
-    pub fn commit(self, files: &[String]) -> Result<Vec<PathBuf>> {
+    pub fn commit(mut self, files: &[String]) -> Result<Vec<PathBuf>> {
+        // From here on `out` is the build's output, even if a step below fails.
+        self.made.clear();
         let sums_path = self.out.join(SUMS_FILE);
         let mut sums = match std::fs::read_to_string(&sums_path).optional_at(&sums_path)? {
             None => Sha256Sums::default(),
@@ -49,7 +79,7 @@ impl Staging {
         };
         let mut done = Vec::new();
         for name in files {
-            let from = self.dir.path().join(name);
+            let from = self.dir().join(name);
             let hash = sha256_file(&from)?;
             let to = self.out.join(name);
             std::fs::rename(&from, &to).at(&to)?;
@@ -101,5 +131,23 @@ mod tests {
         std::fs::write(staging.path("half.deb"), b"x").unwrap();
         drop(staging);
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_build_takes_back_the_directories_it_made() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("a/dist");
+        let staging = Staging::new(&out).unwrap();
+        std::fs::write(staging.path("half.deb"), b"x").unwrap();
+        drop(staging);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+
+        let staging = Staging::new(&out).unwrap();
+        std::fs::write(staging.path("p.deb"), b"x").unwrap();
+        staging.commit(&["p.deb".into()]).unwrap();
+        assert!(
+            out.join("p.deb").is_file(),
+            "a committed build keeps its output"
+        );
     }
 }

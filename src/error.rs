@@ -124,10 +124,20 @@ pub enum Error {
     Repository { path: PathBuf, reason: String },
 
     /// A setting that cannot be used as given (cloud-init user-data: URL, forest id, route...).
+    /// `value` is shown: it never holds a secret (URLs are redacted, files named by path).
     #[error("{setting} {value:?}: {reason}")]
     InvalidSetting {
         setting: &'static str,
         value: String,
+        reason: String,
+    },
+
+    /// A file or directory the tool was given (or keeps, like a forest's) that it cannot
+    /// use. Names the path and what is wrong, never the file's contents.
+    #[error("{what} {path}: {reason}")]
+    Input {
+        what: String,
+        path: PathBuf,
         reason: String,
     },
 }
@@ -141,7 +151,10 @@ impl Error {
     /// repository store (retry once it is done), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage { .. } | Error::UnknownArch(_) | Error::InvalidSetting { .. } => 2,
+            Error::Usage { .. }
+            | Error::UnknownArch(_)
+            | Error::InvalidSetting { .. }
+            | Error::Input { .. } => 2,
             Error::HashMismatch { .. }
             | Error::Tarball { .. }
             | Error::WrongElf { .. }

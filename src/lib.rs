@@ -7,7 +7,9 @@
 //! `dist` (the output directory) -> `repo` (apt and dnf trees) -> `sign` -> `cloudinit`.
 //! `build` runs the first five; `command` holds one module per subcommand. Primitives
 //! have one home each: `atomic` (file writes), `compress`, `digest`, `parallel` (the CPU
-//! budget), and the Debian formats in `deb` (`ar`, `deb822`, `version`).
+//! budget), and the Debian formats in `deb` (`ar`, `deb822`, `version`). What comes in from
+//! outside is parsed in one place each: `input` (files named on the command line), `pem`
+//! (certificates and keys), `weburl` (URLs).
 
 pub mod atomic;
 pub mod build;
@@ -21,7 +23,9 @@ pub mod dist;
 pub mod error;
 pub mod fetch;
 pub mod forest;
+pub mod input;
 pub mod parallel;
+pub mod pem;
 pub mod pin;
 pub mod repo;
 pub mod rpm;
@@ -29,5 +33,6 @@ pub mod sign;
 pub mod spec;
 pub mod stage;
 pub mod store;
+pub mod weburl;
 
 pub use error::{Error, Result};

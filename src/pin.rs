@@ -11,9 +11,11 @@ use toml_edit::{value, DocumentMut, Item, Table};
 
 use crate::atomic;
 use crate::digest::Sha256Sums;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
+use crate::input;
 use crate::spec::{check_upstream, release, Arch, Definition};
+use crate::weburl::{mirror_url, redact};
 
 /// Which file gets the pins.
 #[derive(Debug, Clone, Copy)]
@@ -41,10 +43,40 @@ pub fn pin(
         what: "VERSION".into(),
         reason: e.to_string(),
     })?;
-    let mirror = mirror.unwrap_or(&def.mirror);
-    let url = release::url(mirror, version, "SHA256SUMS");
+    let mirror = match mirror {
+        Some(url) => mirror_url("--mirror", url)?,
+        None => mirror_url("mirror", &def.mirror)?,
+    };
+    let (path, table_path, new_version): (&Path, &[&str], bool) = match target {
+        Target::Manifest(path) => (
+            path,
+            &["package", "metadata", "nimsforest"],
+            def.upstream.version != version,
+        ),
+        Target::PinsFile(path) => (path, &[], false),
+    };
+    // Read before anything is fetched: a file that cannot be rewritten fails early.
+    let original = match target {
+        // A pins file is created; a manifest must exist.
+        Target::PinsFile(_) => input::read_text_optional("pins file", path)?.unwrap_or_default(),
+        Target::Manifest(_) => input::read_text("manifest", path)?,
+    };
+    let unrewritable = |reason| Error::Definition {
+        path: path.to_path_buf(),
+        reason,
+    };
+    rewrite(
+        &original,
+        table_path,
+        version,
+        0,
+        &BTreeMap::new(),
+        new_version,
+    )
+    .map_err(unrewritable)?;
+    let url = release::url(&mirror, version, "SHA256SUMS");
     let (text, modified) = fetcher.get_text(&url)?;
-    let sums = Sha256Sums::parse(&url, &text)?;
+    let sums = Sha256Sums::parse(&redact(&url), &text)?;
     let sha256: BTreeMap<Arch, String> = Arch::ALL
         .into_iter()
         .filter_map(|arch| {
@@ -54,7 +86,7 @@ pub fn pin(
         .collect();
     if sha256.is_empty() {
         return Err(Error::MissingChecksum {
-            url,
+            url: redact(&url),
             file: release::tarball(version, Arch::Amd64).replace("amd64", "{ARCH}"),
         });
     }
@@ -64,27 +96,15 @@ pub fn pin(
         .map(|d| d.as_secs())
         .unwrap_or(0);
 
-    let (path, table_path, new_version): (&Path, &[&str], bool) = match target {
-        Target::Manifest(path) => (
-            path,
-            &["package", "metadata", "nimsforest"],
-            def.upstream.version != version,
-        ),
-        Target::PinsFile(path) => (path, &[], false),
-    };
-    let text = match (std::fs::read_to_string(path).optional_at(path)?, target) {
-        (Some(text), _) => text,
-        // A pins file is created; a manifest must exist.
-        (None, Target::PinsFile(_)) => String::new(),
-        (None, Target::Manifest(_)) => std::fs::read_to_string(path).at(path)?,
-    };
-    let updated =
-        rewrite(&text, table_path, version, released, &sha256, new_version).map_err(|reason| {
-            Error::Definition {
-                path: path.to_path_buf(),
-                reason,
-            }
-        })?;
+    let updated = rewrite(
+        &original,
+        table_path,
+        version,
+        released,
+        &sha256,
+        new_version,
+    )
+    .map_err(unrewritable)?;
     atomic::write(path, updated.as_bytes(), atomic::Options::REPLACE)?;
     Ok(Pinned {
         version: version.to_string(),
@@ -102,7 +122,9 @@ fn rewrite(
     sha256: &BTreeMap<Arch, String>,
     new_version: bool,
 ) -> std::result::Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
     let mut parent: &mut Table = doc.as_table_mut();
     for key in table_path {
         parent = parent

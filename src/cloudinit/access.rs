@@ -11,33 +11,79 @@
 //! owned by root, except apt's client key, which apt's https method opens after it has
 //! dropped to the `_apt` user, so `_apt` owns it (apt reads the password as root).
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
+
+use url::{Host, Url};
 
 use super::{invalid, quote, write_file, Mode};
 use crate::error::Result;
+use crate::pem::{Certificates, PrivateKey};
 
 /// How a node proves it may read the repository, and how it recognises the server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Access {
     /// HTTP basic authentication.
     pub basic: Option<BasicAuth>,
-    /// A TLS client certificate (PEM) and its key (PEM).
+    /// A TLS client certificate and its key.
     pub client: Option<ClientCertificate>,
-    /// The CA (PEM) that signed the repository server's certificate, trusted for the
+    /// The CA(s) that signed the repository server's certificate, trusted for the
     /// repository's host only (never added to the system's trust store).
-    pub ca_pem: Option<String>,
+    pub ca_pem: Option<Certificates>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Names each part (each shows its secrets as `(secret)`); a field added later is not
+/// printed until it is listed here.
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Access")
+            .field("basic", &self.basic)
+            .field("client", &self.client)
+            .field("ca_pem", &self.ca_pem)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
 pub struct BasicAuth {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &"(secret)")
+            .finish()
+    }
+}
+
+/// A client certificate (exactly one) and its key, both checked by [`crate::pem`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
-    pub cert_pem: String,
-    pub key_pem: String,
+    pub cert_pem: Certificates,
+    pub key_pem: PrivateKey,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"(secret)")
+            .finish()
+    }
+}
+
+/// What is wrong with a password, if anything: it goes into apt's auth.conf, which
+/// separates tokens by blanks, and a dnf variable, which dnf would expand `$` in.
+pub fn password_problem(password: &str) -> Option<&'static str> {
+    let ok = !password.is_empty()
+        && password.chars().all(|c| c.is_ascii_graphic())
+        && !password.contains('$');
+    (!ok).then_some(
+        "must be one line of printable ASCII without blanks or '$' \
+         (apt's auth.conf separates tokens by blanks, dnf expands '$')",
+    )
 }
 
 impl Access {
@@ -45,9 +91,11 @@ impl Access {
         self.basic.is_some() || self.client.is_some()
     }
 
-    /// Checks every part against `url` (scheme, host) before anything is written.
-    pub(super) fn check(&self, url: &str) -> Result<()> {
-        let https = url.starts_with("https://");
+    /// Checks every part against `url` (a [`crate::weburl::repository_url`]) before
+    /// anything is written.
+    pub(super) fn check(&self, url: &str, rpm: bool) -> Result<()> {
+        let parsed = Url::parse(url).map_err(|e| invalid("repository URL", url, e.to_string()))?;
+        let https = parsed.scheme() == "https";
         if let Some(basic) = &self.basic {
             let token_ok = |s: &str| {
                 !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic()) && !s.contains('$')
@@ -59,13 +107,12 @@ impl Access {
                     "must be printable ASCII without blanks or '$'",
                 ));
             }
-            if !token_ok(&basic.password) {
+            if let Some(reason) = password_problem(&basic.password) {
                 // Never echo the password itself.
                 return Err(invalid(
                     "repository password",
                     "(from the password file)",
-                    "must be one line of printable ASCII without blanks or '$' \
-                     (apt's auth.conf separates tokens by blanks, dnf expands '$')",
+                    reason,
                 ));
             }
             if !https {
@@ -77,8 +124,6 @@ impl Access {
             }
         }
         if let Some(client) = &self.client {
-            check_pem("client certificate", &client.cert_pem, "CERTIFICATE")?;
-            check_pem("client key", &client.key_pem, "PRIVATE KEY")?;
             if !https {
                 return Err(invalid(
                     "repository URL",
@@ -86,53 +131,54 @@ impl Access {
                     "must be https:// for a client certificate",
                 ));
             }
+            if !client
+                .cert_pem
+                .certs()
+                .iter()
+                .any(|c| client.key_pem.belongs_to(c))
+            {
+                return Err(invalid(
+                    "client key",
+                    "(from the key file)",
+                    "does not belong to the client certificate",
+                ));
+            }
         }
-        if let Some(ca) = &self.ca_pem {
-            check_pem("repository CA", ca, "CERTIFICATE")?;
+        let per_host = self.client.is_some() || self.ca_pem.is_some();
+        if !rpm && per_host && matches!(parsed.host(), Some(Host::Ipv6(_))) {
+            return Err(invalid(
+                "repository URL",
+                url,
+                "apt's per-host TLS settings (Acquire::https::HOST) cannot name an IPv6 \
+                 address: serve the repository under a host name",
+            ));
         }
         Ok(())
     }
 }
 
-fn check_pem(setting: &'static str, pem: &str, label: &str) -> Result<()> {
-    let first = pem.trim().lines().next().unwrap_or("");
-    let ok = first.starts_with("-----BEGIN ")
-        && first.ends_with(&format!("{label}-----"))
-        && pem
-            .trim()
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("-----END "))
-        && pem
-            .chars()
-            .all(|c| c == '\n' || c == '\r' || c.is_ascii_graphic() || c == ' ');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            setting,
-            first,
-            format!("must be PEM (-----BEGIN ...{label}-----)"),
-        ))
-    }
-}
-
-/// `host[:port]` and the path of an `https://host[:port]/path` URL.
-fn host_and_path(url: &str) -> (&str, &str) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    match rest.split_once('/') {
-        Some((host, path)) => (host, path),
-        None => (rest, ""),
+/// `host[:port]` and the path (without its leading `/`) of a checked repository URL.
+fn host_and_path(url: &str) -> (String, String) {
+    match Url::parse(url) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or_default();
+            let host_port = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+            (host_port, url.path().trim_matches('/').to_string())
+        }
+        Err(_) => (String::new(), String::new()),
     }
 }
 
 /// The files and configuration of the apt variant.
 pub(super) fn apt_files(out: &mut String, access: &Access, id: &str, url: &str) {
     let (host_port, path) = host_and_path(url);
-    let host = host_port.split(':').next().unwrap_or(host_port);
+    let host = host_port.split(':').next().unwrap_or(&host_port);
     if let Some(basic) = &access.basic {
-        let machine = match path {
-            "" => host_port.to_string(),
+        let machine = match path.as_str() {
+            "" => host_port.clone(),
             path => format!("{host_port}/{path}"),
         };
         let entry = format!(
@@ -149,15 +195,15 @@ pub(super) fn apt_files(out: &mut String, access: &Access, id: &str, url: &str) 
     let mut conf = String::new();
     if let Some(ca) = &access.ca_pem {
         let file = format!("/etc/apt/{id}/ca.crt");
-        write_file(out, &file, ca, Mode::Public);
+        write_file(out, &file, ca.as_str(), Mode::Public);
         let _ = writeln!(conf, "Acquire::https::{host}::CaInfo {};", quote(&file));
     }
     if let Some(client) = &access.client {
         let cert = format!("/etc/apt/{id}/client.crt");
         let key = format!("/etc/apt/{id}/client.key");
-        write_file(out, &cert, &client.cert_pem, Mode::Public);
+        write_file(out, &cert, client.cert_pem.as_str(), Mode::Public);
         // apt's https method opens it after dropping to the `_apt` user.
-        write_file(out, &key, &client.key_pem, Mode::SecretOf("_apt"));
+        write_file(out, &key, client.key_pem.as_str(), Mode::SecretOf("_apt"));
         let _ = writeln!(conf, "Acquire::https::{host}::SslCert {};", quote(&cert));
         let _ = writeln!(conf, "Acquire::https::{host}::SslKey {};", quote(&key));
     }
@@ -184,14 +230,14 @@ pub(super) fn dnf_files(out: &mut String, access: &Access, id: &str) -> Vec<(Str
     }
     if let Some(ca) = &access.ca_pem {
         let file = format!("/etc/pki/{id}/ca.crt");
-        write_file(out, &file, ca, Mode::Public);
+        write_file(out, &file, ca.as_str(), Mode::Public);
         options.push(("sslcacert".to_string(), file));
     }
     if let Some(client) = &access.client {
         let cert = format!("/etc/pki/{id}/client.crt");
         let key = format!("/etc/pki/{id}/client.key");
-        write_file(out, &cert, &client.cert_pem, Mode::Public);
-        write_file(out, &key, &client.key_pem, Mode::Secret);
+        write_file(out, &cert, client.cert_pem.as_str(), Mode::Public);
+        write_file(out, &key, client.key_pem.as_str(), Mode::Secret);
         options.push(("sslclientcert".to_string(), cert));
         options.push(("sslclientkey".to_string(), key));
     }
@@ -203,19 +249,38 @@ pub(super) fn dnf_files(out: &mut String, access: &Access, id: &str) -> Vec<(Str
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
-    #[test]
-    fn urls_split_into_host_and_path() {
-        assert_eq!(
-            host_and_path("https://pkg.example:8443/nf/apt"),
-            ("pkg.example:8443", "nf/apt")
-        );
-        assert_eq!(host_and_path("https://pkg.example"), ("pkg.example", ""));
+    fn client() -> ClientCertificate {
+        let made = rcgen::generate_simple_self_signed(vec!["node".to_string()]).unwrap();
+        let path = Path::new("x.pem");
+        ClientCertificate {
+            cert_pem: Certificates::one("c", path, made.cert.pem().as_bytes()).unwrap(),
+            key_pem: PrivateKey::parse("k", path, made.signing_key.serialize_pem().as_bytes())
+                .unwrap(),
+        }
     }
 
     #[test]
-    fn secrets_and_pems_are_checked() {
+    fn urls_split_into_host_and_path() {
+        let split = |url: &str| {
+            let (host, path) = host_and_path(url);
+            (host, path)
+        };
+        assert_eq!(
+            split("https://pkg.example:8443/nf/apt"),
+            ("pkg.example:8443".to_string(), "nf/apt".to_string())
+        );
+        assert_eq!(
+            split("https://pkg.example/"),
+            ("pkg.example".to_string(), String::new())
+        );
+    }
+
+    #[test]
+    fn secrets_are_checked() {
         let basic = |password: &str| Access {
             basic: Some(BasicAuth {
                 username: "node".into(),
@@ -223,24 +288,73 @@ mod tests {
             }),
             ..Access::default()
         };
-        assert!(basic("s3cret").check("https://h/apt").is_ok());
+        assert!(basic("s3cret").check("https://h/apt", false).is_ok());
         assert!(
-            basic("s3cret").check("http://h/apt").is_err(),
+            basic("s3cret").check("http://h/apt", false).is_err(),
             "a password over http"
         );
         let err = basic("two words")
-            .check("https://h/apt")
+            .check("https://h/apt", false)
             .unwrap_err()
             .to_string();
         assert!(
             !err.contains("two words"),
             "the password is never shown: {err}"
         );
-        assert!(basic("$var").check("https://h/apt").is_err());
-        let ca = Access {
-            ca_pem: Some("not a certificate".into()),
+        assert!(basic("$var").check("https://h/apt", false).is_err());
+
+        let mine = client();
+        let access = Access {
+            client: Some(mine.clone()),
             ..Access::default()
         };
-        assert!(ca.check("https://h/apt").is_err());
+        assert!(access.check("https://h/apt", false).is_ok());
+        assert!(access.check("https://[fd00::1]/apt", false).is_err());
+        assert!(access.check("https://[fd00::1]/rpm", true).is_ok());
+        let mixed = Access {
+            client: Some(ClientCertificate {
+                key_pem: client().key_pem,
+                ..mine
+            }),
+            ..Access::default()
+        };
+        let e = mixed.check("https://h/apt", false).unwrap_err().to_string();
+        assert!(
+            e.contains("does not belong to the client certificate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let access = Access {
+            basic: Some(BasicAuth {
+                username: "node".into(),
+                password: "hunter2-password".into(),
+            }),
+            client: Some(client()),
+            ca_pem: None,
+        };
+        let key_line = access
+            .client
+            .as_ref()
+            .unwrap()
+            .key_pem
+            .as_str()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        for shown in [
+            format!("{access:?}"),
+            format!("{:?}", access.basic.as_ref().unwrap()),
+            format!("{:?}", access.client.as_ref().unwrap()),
+        ] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains(&key_line),
+                "{shown}"
+            );
+            assert!(shown.contains("(secret)"), "{shown}");
+        }
     }
 }

@@ -1,58 +1,55 @@
 //! What the user-data may carry: each setting checked before anything is written, with
 //! the setting named when it is refused.
 
+use pgp::composed::{Deserializable, SignedPublicKey};
+
 use super::invalid;
 use crate::error::Result;
 
-pub(super) fn check_url(url: &str) -> Result<&str> {
-    let url = url.trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| invalid("repository URL", url, "must start with https:// or http://"))?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(invalid("repository URL", url, "has no host"));
-    }
-    // No blanks (the apt source line is split on them), no quotes, and no `$`, which
-    // cloud-init would take for one of its template variables.
-    if let Some(c) = url
-        .chars()
-        .find(|c| !(c.is_ascii_graphic()) || "\"'\\$`<>{}|^[]".contains(*c))
-    {
-        return Err(invalid(
-            "repository URL",
-            url,
-            format!("contains {c:?}, which a source line or repo file cannot carry"),
-        ));
-    }
-    Ok(url)
-}
+const KEY_BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+const KEY_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
 
-pub(super) fn check_key(key: &str) -> Result<String> {
+/// The repository's public key as it goes into the user-data (a YAML block scalar): one
+/// ASCII-armored OpenPGP public key that the pgp crate reads, whose every line is printable
+/// ASCII starting with no blank (a carriage return or another line break would end the
+/// scalar, a leading blank would change its indentation). Lines may end in CRLF; the key
+/// is returned with LF endings. The reason it is refused never quotes the key's text.
+pub fn check_key(key: &str) -> std::result::Result<String, String> {
     let key = key.replace("\r\n", "\n");
-    let trimmed = key.trim();
-    let short = trimmed.lines().next().unwrap_or("");
-    if !trimmed.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
-        || !trimmed.ends_with("-----END PGP PUBLIC KEY BLOCK-----")
+    if key.contains('\r') {
+        return Err("has a carriage return inside a line (lines end in LF or CRLF)".into());
+    }
+    let trimmed = key.trim_matches(|c| c == '\n' || c == ' ');
+    for (i, line) in trimmed.split('\n').enumerate() {
+        if line.chars().any(|c| !(c == ' ' || c.is_ascii_graphic())) {
+            return Err(format!(
+                "line {} has a character other than printable ASCII",
+                i + 1
+            ));
+        }
+        if line.starts_with(' ') {
+            return Err(format!("line {} starts with a blank", i + 1));
+        }
+    }
+    if !trimmed.starts_with(KEY_BEGIN)
+        || !trimmed.ends_with(KEY_END)
+        || trimmed.matches("-----BEGIN ").count() != 1
     {
-        return Err(invalid(
-            "repository key",
-            short,
-            "must be one ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)",
+        return Err(format!(
+            "must be exactly one ASCII-armored OpenPGP public key ({KEY_BEGIN})"
         ));
     }
-    if trimmed.matches("-----BEGIN ").count() != 1
-        || trimmed
-            .chars()
-            .any(|c| c != '\n' && !(c == ' ' || c.is_ascii_graphic()))
-    {
-        return Err(invalid(
-            "repository key",
-            short,
-            "must be exactly one armored public key block of printable ASCII",
-        ));
+    let keys = SignedPublicKey::from_string_many(trimmed)
+        .map(|(keys, _)| keys.collect::<Vec<_>>())
+        .map_err(|_| "is not an OpenPGP public key (it does not parse)".to_string())?;
+    match keys.as_slice() {
+        [Ok(_)] => Ok(format!("{trimmed}\n")),
+        [Err(_)] => Err("is not an OpenPGP public key (it does not parse)".into()),
+        _ => Err(format!(
+            "holds {} keys; expected one OpenPGP public key",
+            keys.len()
+        )),
     }
-    Ok(format!("{trimmed}\n"))
 }
 
 fn name_chars(s: &str) -> bool {
@@ -103,48 +100,5 @@ pub(crate) fn check_host_name(name: &str) -> Result<()> {
             "must be a host name of letters, digits and '-' (one label, at most 63 characters, \
              no '-' at either end)",
         ))
-    }
-}
-
-/// `nats-route://host:port` or `nats://host:port`, host a DNS name, an IPv4 address or a
-/// bracketed IPv6 address.
-pub(super) fn check_route(route: &str) -> Result<()> {
-    let bad = |reason: &str| invalid("route", route, reason.to_string());
-    let rest = route
-        .strip_prefix("nats-route://")
-        .or_else(|| route.strip_prefix("nats://"))
-        .ok_or_else(|| bad("must look like nats-route://host:6222"))?;
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (addr, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("has an unclosed '[' in its IPv6 address"))?;
-        if addr.is_empty()
-            || !addr
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
-            return Err(bad("has an invalid IPv6 address"));
-        }
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| bad("needs a port: nats-route://[addr]:6222"))?;
-        (addr, port)
-    } else {
-        rest.rsplit_once(':')
-            .ok_or_else(|| bad("needs a port: nats-route://host:6222"))?
-    };
-    let host_ok = !host.is_empty()
-        && (host.contains(':')
-            || host.split('.').all(|l| {
-                !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }));
-    if !host_ok {
-        return Err(bad(
-            "has an invalid host (a DNS name, an IPv4 address or [IPv6])",
-        ));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => Ok(()),
-        _ => Err(bad("has an invalid port (1 to 65535)")),
     }
 }

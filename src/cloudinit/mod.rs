@@ -35,20 +35,23 @@ pub(crate) mod check;
 use crate::error::{Error, Result};
 use crate::forest::{NodeSecrets, NODE_DIR};
 use crate::spec::Repository;
-pub use access::{Access, BasicAuth, ClientCertificate};
-use check::{check_forest_id, check_host_name, check_key, check_route, check_url, check_word};
+use crate::weburl::{repository_url, route_url};
+pub use access::{password_problem, Access, BasicAuth, ClientCertificate};
+pub use check::check_key;
+use check::{check_forest_id, check_host_name, check_word};
 
 /// The node description `nimsforest-cluster-conf` (in the package) reads.
 pub const NODE_INFO: &str = "/etc/morpheus/node-info.json";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CloudInit {
     /// The package to install.
     pub package: String,
     /// The repository's id (key file and repository names on the node) and name.
     pub repository: Repository,
     /// The repository root for the chosen variant: the apt tree (with `dists/` and
-    /// `pool/`) or the dnf tree (with `repodata/`). http or https.
+    /// `pool/`) or the dnf tree (with `repodata/`). http or https, as
+    /// [`crate::weburl::repository_url`] accepts it; the user-data carries its serialization.
     pub repo_url: String,
     /// The repository's public key, ASCII-armored.
     pub public_key_armored: String,
@@ -76,6 +79,26 @@ pub struct CloudInit {
     pub insecure_open_forest: bool,
 }
 
+/// The settings without the secrets: [`Access`] and [`NodeSecrets`] print theirs as
+/// `(secret)`, and a field added later is not printed until it is listed here.
+impl std::fmt::Debug for CloudInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudInit")
+            .field("package", &self.package)
+            .field("repository", &self.repository)
+            .field("repo_url", &self.repo_url)
+            .field("forest_id", &self.forest_id)
+            .field("routes", &self.routes)
+            .field("server_name", &self.server_name)
+            .field("rpm", &self.rpm)
+            .field("version", &self.version)
+            .field("access", &self.access)
+            .field("forest_secrets", &self.forest_secrets)
+            .field("insecure_open_forest", &self.insecure_open_forest)
+            .finish_non_exhaustive()
+    }
+}
+
 fn invalid(setting: &'static str, value: &str, reason: impl Into<String>) -> Error {
     Error::InvalidSetting {
         setting,
@@ -86,8 +109,11 @@ fn invalid(setting: &'static str, value: &str, reason: impl Into<String>) -> Err
 
 /// The `#cloud-config` user-data for a node.
 pub fn user_data(cfg: &CloudInit) -> Result<String> {
-    let url = check_url(&cfg.repo_url)?;
-    let key = check_key(&cfg.public_key_armored)?;
+    let url = &repository_url(&cfg.repo_url)?;
+    let key = check_key(&cfg.public_key_armored).map_err(|reason| Error::Usage {
+        what: "repository key".into(),
+        reason,
+    })?;
     let node_info = node_info_json(cfg)?;
     let package = package_spec(cfg)?;
     if let Some(name) = &cfg.server_name {
@@ -97,7 +123,7 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         check_word("suite", &cfg.suite)?;
         check_word("component", &cfg.component)?;
     }
-    cfg.access.check(url)?;
+    cfg.access.check(url, cfg.rpm)?;
 
     let id = &cfg.repository.id;
     let mut out = String::from("#cloud-config\n");
@@ -214,9 +240,11 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
         return Ok(None);
     };
     check_forest_id(forest)?;
-    for route in &cfg.routes {
-        check_route(route)?;
-    }
+    let routes = cfg
+        .routes
+        .iter()
+        .map(|r| route_url(r))
+        .collect::<Result<Vec<_>>>()?;
     match (&cfg.forest_secrets, cfg.insecure_open_forest) {
         (None, false) => {
             return Err(invalid(
@@ -235,7 +263,7 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
         }
         _ => {}
     }
-    let routes: Vec<String> = cfg.routes.iter().map(|r| quote(r)).collect();
+    let routes: Vec<String> = routes.iter().map(|r| quote(r)).collect();
     let open = if cfg.insecure_open_forest {
         ", \"insecure_open_cluster\": true"
     } else {
@@ -269,6 +297,11 @@ fn write_file(out: &mut String, path: &str, content: &str, mode: Mode) {
     };
     let _ = writeln!(out, "    owner: \"{owner}:root\"");
     let _ = writeln!(out, "    permissions: \"{permissions}\"");
+    if !block_safe(content) {
+        // Never reached with checked settings; a quoted scalar holds anything.
+        let _ = writeln!(out, "    content: {}", quote(content));
+        return;
+    }
     out.push_str("    content: |\n");
     for line in content.lines() {
         if line.is_empty() {
@@ -279,7 +312,19 @@ fn write_file(out: &mut String, path: &str, content: &str, mode: Mode) {
     }
 }
 
-/// A YAML double-quoted scalar (the JSON escapes are valid YAML escapes).
+/// Whether `content` reads back as itself from a literal block scalar: lines of printable
+/// ASCII (YAML also breaks lines at CR, NEL, U+2028 and U+2029), the first that is not
+/// empty starting with no blank (its blanks would set the indentation of the rest).
+fn block_safe(content: &str) -> bool {
+    let printable = content
+        .chars()
+        .all(|c| c == '\n' || c == ' ' || c.is_ascii_graphic());
+    let first = content.split('\n').find(|line| !line.is_empty());
+    printable && !first.is_some_and(|line| line.starts_with(' '))
+}
+
+/// A YAML double-quoted scalar (the JSON escapes are valid YAML escapes). Control
+/// characters and the characters YAML takes for line breaks or refuses are escaped.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -289,7 +334,12 @@ fn quote(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
+            {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),

@@ -1,8 +1,39 @@
 //! The user-data, line by line, and the settings it refuses.
 
-use super::*;
+use std::path::Path;
+use std::sync::OnceLock;
 
-const KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ0abc\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n";
+use super::*;
+use crate::pem::{Certificates, PrivateKey};
+
+/// A repository public key, made once.
+fn key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        crate::sign::keygen(
+            "K <k@example.org>",
+            crate::sign::KeyAlgorithm::Ed25519,
+            None,
+        )
+        .unwrap()
+        .public_armored
+    })
+}
+
+/// A certificate and its key, as the tool reads them from files.
+fn certified() -> (Certificates, PrivateKey) {
+    let made = rcgen::generate_simple_self_signed(vec!["node-1".to_string()]).unwrap();
+    let path = Path::new("test.pem");
+    (
+        Certificates::one("certificate", path, made.cert.pem().as_bytes()).unwrap(),
+        PrivateKey::parse("key", path, made.signing_key.serialize_pem().as_bytes()).unwrap(),
+    )
+}
+
+/// A line of the key's base64 that no public text holds.
+fn key_line(key: &PrivateKey) -> String {
+    key.as_str().lines().nth(1).unwrap().to_string()
+}
 
 fn cfg() -> CloudInit {
     CloudInit {
@@ -13,7 +44,7 @@ fn cfg() -> CloudInit {
             key_user_id: "K <k@example.org>".into(),
         },
         repo_url: "https://packages.example.com/apt/".into(),
-        public_key_armored: KEY.into(),
+        public_key_armored: key().into(),
         suite: "stable".into(),
         component: "main".into(),
         forest_id: None,
@@ -30,6 +61,13 @@ fn cfg() -> CloudInit {
 #[test]
 fn apt_variant() {
     let out = user_data(&cfg()).unwrap();
+    let key_lines: String = key()
+        .lines()
+        .map(|l| match l {
+            "" => "\n".to_string(),
+            l => format!("      {l}\n"),
+        })
+        .collect();
     assert_eq!(
         out,
         "#cloud-config\n\
@@ -38,13 +76,10 @@ fn apt_variant() {
          \x20 - path: /etc/apt/keyrings/nimsforest.asc\n\
          \x20   owner: \"root:root\"\n\
          \x20   permissions: \"0644\"\n\
-         \x20   content: |\n\
-         \x20     -----BEGIN PGP PUBLIC KEY BLOCK-----\n\
-         \n\
-         \x20     mDMEZ0abc\n\
-         \x20     =abcd\n\
-         \x20     -----END PGP PUBLIC KEY BLOCK-----\n\
-         apt:\n\
+         \x20   content: |\n"
+            .to_string()
+            + &key_lines
+            + "apt:\n\
          \x20 preserve_sources_list: true\n\
          \x20 sources:\n\
          \x20   nimsforest:\n\
@@ -56,10 +91,11 @@ fn apt_variant() {
 }
 
 fn secrets() -> NodeSecrets {
+    let (cert, key) = certified();
     NodeSecrets {
-        ca_pem: PEM_CERT.into(),
-        cert_pem: PEM_CERT.into(),
-        key_pem: PEM_KEY.into(),
+        ca_pem: certified().0,
+        cert_pem: cert,
+        key_pem: key,
         auth_conf: "accounts {}\n".into(),
     }
 }
@@ -133,9 +169,16 @@ fn a_forest_is_closed_unless_declared_insecurely_open() {
 }
 
 #[test]
-fn the_node_key_never_shows_in_debug_output() {
-    let shown = format!("{:?}", secrets());
-    assert!(!shown.contains("MIIE"), "{shown}");
+fn secrets_never_show_in_debug_output() {
+    let secrets = secrets();
+    let mut cfg = private(false);
+    cfg.forest_secrets = Some(secrets.clone());
+    let line = key_line(&secrets.key_pem);
+    for shown in [format!("{secrets:?}"), format!("{cfg:?}")] {
+        assert!(!shown.contains(&line), "{shown}");
+        assert!(!shown.contains("s3cr3t-pa55"), "{shown}");
+        assert!(!shown.contains(&key_line(&cfg.access.client.as_ref().unwrap().key_pem)));
+    }
 }
 
 #[test]
@@ -207,12 +250,62 @@ fn bad_settings_are_refused_with_the_setting_named() {
 #[test]
 fn quoting() {
     assert_eq!(quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    // What YAML takes for line breaks, or refuses, is escaped too.
+    assert_eq!(
+        quote("a\rb\u{85}c\u{2028}d\u{7f}"),
+        "\"a\\u000db\\u0085c\\u2028d\\u007f\""
+    );
 }
 
-const PEM_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-const PEM_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+#[test]
+fn content_a_block_scalar_cannot_carry_is_quoted() {
+    for (content, block) in [
+        ("-----BEGIN X-----\nAAAA\n", true),
+        ("accounts {\n    A {\n    }\n}\n", true),
+        ("\n\nfirst\n", true),
+        ("a\rruncmd: [x]\n", false),
+        ("a\u{2028}runcmd: [x]\n", false),
+        ("  indented first line\nb\n", false),
+        ("   \nb\n", false),
+        ("tab\there\n", false),
+    ] {
+        let mut out = String::new();
+        write_file(&mut out, "/f", content, Mode::Public);
+        assert_eq!(out.contains("content: |\n"), block, "{content:?}: {out}");
+        if !block {
+            assert!(
+                out.ends_with(&format!("    content: {}\n", quote(content))),
+                "{out}"
+            );
+            assert!(!out.contains('\r') && !out.contains('\u{2028}'), "{out}");
+        }
+    }
+}
+
+#[test]
+fn a_hostile_repository_key_is_refused() {
+    let body: Vec<&str> = key().lines().collect();
+    let (first, rest) = body.split_at(2);
+    let with = |inserted: &str| format!("{}\n{inserted}\n{}\n", first.join("\n"), rest.join("\n"));
+    for (text, reason) in [
+        (with("\rruncmd: [[touch, /pwned]]"), "carriage return"),
+        (with("x\u{2028}runcmd: [x]"), "printable ASCII"),
+        (with("\tx"), "printable ASCII"),
+        (with(" runcmd: [x]"), "starts with a blank"),
+        (with("runcmd: [x]"), "does not parse"),
+        (format!("{}{}", key(), key()), "exactly one"),
+        ("not a key".to_string(), "exactly one"),
+    ] {
+        let e = check_key(&text).unwrap_err();
+        assert!(e.contains(reason), "{text:?}: {e}");
+        assert!(!e.contains("runcmd"), "{e}");
+    }
+    // CRLF line endings are fine, and written as LF.
+    assert_eq!(check_key(&key().replace('\n', "\r\n")).unwrap(), key());
+}
 
 fn private(rpm: bool) -> CloudInit {
+    let (cert_pem, key_pem) = certified();
     CloudInit {
         rpm,
         repo_url: "https://packages.example.com:8443/nf/apt".into(),
@@ -221,11 +314,8 @@ fn private(rpm: bool) -> CloudInit {
                 username: "node-7".into(),
                 password: "s3cr3t-pa55".into(),
             }),
-            client: Some(ClientCertificate {
-                cert_pem: PEM_CERT.into(),
-                key_pem: PEM_KEY.into(),
-            }),
-            ca_pem: Some(PEM_CERT.into()),
+            client: Some(ClientCertificate { cert_pem, key_pem }),
+            ca_pem: Some(certified().0),
         },
         ..cfg()
     }
@@ -259,12 +349,14 @@ fn files(user_data: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn apt_credentials_go_only_into_root_only_files() {
-    let out = user_data(&private(false)).unwrap();
+    let cfg = private(false);
+    let line = key_line(&cfg.access.client.as_ref().unwrap().key_pem);
+    let out = user_data(&cfg).unwrap();
     assert!(out.contains("# This user-data carries the repository's credentials"));
     let files = files(&out);
     let secret: Vec<&str> = files
         .iter()
-        .filter(|(_, _, c)| c.contains("s3cr3t-pa55") || c.contains("MIIE"))
+        .filter(|(_, _, c)| c.contains("s3cr3t-pa55") || c.contains(&line))
         .map(|(p, mode, _)| {
             assert_eq!(mode, "0600", "{p}");
             p.as_str()
@@ -299,7 +391,7 @@ fn apt_credentials_go_only_into_root_only_files() {
     );
     // Outside write_files (the source line), no secret.
     let rest = out.split("apt:\n").nth(1).unwrap();
-    assert!(!rest.contains("s3cr3t") && !rest.contains("MIIE"), "{rest}");
+    assert!(!rest.contains("s3cr3t") && !rest.contains(&line), "{rest}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::deb::Compression;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::spec::{Arch, Format};
+use crate::weburl::{mirror_url, UrlArg};
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
@@ -21,9 +22,15 @@ pub struct BuildArgs {
     #[arg(long, value_delimiter = ',', value_enum, value_name = "FORMAT")]
     pub format: Vec<Format>,
 
-    /// Release base URL, for mirrors: {URL}/v{VERSION}/{asset} [default: the definition's mirror, GitHub]
-    #[arg(long, env = "NIMSFOREST_MIRROR", value_name = "URL")]
-    pub mirror: Option<String>,
+    /// Release base URL, for mirrors: {URL}/v{VERSION}/{asset} [default: the definition's
+    /// mirror, GitHub]. May carry user:password@ for basic authentication (never printed).
+    #[arg(
+        long,
+        env = "NIMSFOREST_MIRROR",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub mirror: Option<UrlArg>,
 
     /// Take the upstream version and tarball pins from this file instead of the
     /// definition's (the test mirror's are in tests/fixture/pins.toml). Never read from the
@@ -46,6 +53,10 @@ pub struct BuildArgs {
 
 pub fn run(ctx: &Context, args: BuildArgs) -> Result<()> {
     let mut definition = ctx.definition()?;
+    let mirror = match &args.mirror {
+        Some(url) => mirror_url("--mirror", url.as_str())?,
+        None => mirror_url("mirror", &definition.mirror)?,
+    };
     if let Some(pins) = &args.pins {
         definition = definition.with_pins_file(pins)?;
     }
@@ -72,7 +83,7 @@ pub fn run(ctx: &Context, args: BuildArgs) -> Result<()> {
         .map_err(|e| usage("--revision", e))?;
     let mtime = source_date_epoch()?.unwrap_or(definition.upstream.released);
     let plan = BuildPlan {
-        mirror: args.mirror.unwrap_or_else(|| definition.mirror.clone()),
+        mirror,
         package,
         arches,
         formats,

@@ -1,18 +1,25 @@
 //! `nimsforest-pkg cloud-init`: prints a node's `#cloud-config` user-data.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use super::Context;
-use crate::cloudinit::{self, Access, BasicAuth, ClientCertificate, CloudInit};
+use crate::cloudinit::{
+    self, check_key, password_problem, Access, BasicAuth, ClientCertificate, CloudInit,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::forest::Forest;
+use crate::input::{self, unusable};
+use crate::pem::{Certificates, PrivateKey};
 use crate::repo::{APT_DIR, RPM_DIR};
+use crate::weburl::{repository_url, UrlArg};
 
 #[derive(Debug, clap::Args)]
 pub struct CloudInitArgs {
-    /// The URL the `repo` tree is served at.
+    /// The URL the `repo` tree is served at (http or https, no credentials: give those
+    /// with --username and --password-file).
     #[arg(long, value_name = "URL")]
-    pub url: String,
+    pub url: UrlArg,
 
     /// The repository's public key (armored), e.g. OUT/ID.asc.
     #[arg(long, value_name = "FILE")]
@@ -74,26 +81,65 @@ pub struct CloudInitArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// The armored public key in `path`, checked (see [`check_key`]).
+fn read_public_key(path: &Path) -> Result<String> {
+    const WHAT: &str = "repository key";
+    let text = input::read_text(WHAT, path)?;
+    check_key(&text).map_err(|reason| unusable(WHAT, path, reason))
+}
+
+/// The password in `path`: its one line, without the line ending.
+fn read_password(path: &Path) -> Result<String> {
+    const WHAT: &str = "password file";
+    let text = input::read_text(WHAT, path)?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&text);
+    match password_problem(password) {
+        Some(reason) => Err(unusable(WHAT, path, reason)),
+        None => Ok(password.to_string()),
+    }
+}
+
+/// The client certificate and its key, which must belong together.
+fn read_client_certificate(cert: &Path, key: &Path) -> Result<ClientCertificate> {
+    let cert_pem = Certificates::read_one("client certificate", cert)?;
+    let key_pem = PrivateKey::read("client key", key)?;
+    if !cert_pem.certs().iter().any(|c| key_pem.belongs_to(c)) {
+        return Err(unusable(
+            "client key",
+            key,
+            format!(
+                "does not belong to the client certificate {}",
+                cert.display()
+            ),
+        ));
+    }
+    Ok(ClientCertificate { cert_pem, key_pem })
+}
+
 pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
     let definition = ctx.definition()?;
-    let public_key_armored = std::fs::read_to_string(&args.key).at(&args.key)?;
-    let read = |path: &PathBuf| std::fs::read_to_string(path).at(path);
+    let base = repository_url(args.url.as_str())?;
+    let public_key_armored = read_public_key(&args.key)?;
     let access = Access {
         basic: match (&args.username, &args.password_file) {
             (Some(username), Some(file)) => Some(BasicAuth {
                 username: username.clone(),
-                password: read(file)?.trim_end_matches(['\n', '\r']).to_string(),
+                password: read_password(file)?,
             }),
             _ => None,
         },
         client: match (&args.client_cert, &args.client_key) {
-            (Some(cert), Some(key)) => Some(ClientCertificate {
-                cert_pem: read(cert)?,
-                key_pem: read(key)?,
-            }),
+            (Some(cert), Some(key)) => Some(read_client_certificate(cert, key)?),
             _ => None,
         },
-        ca_pem: args.ca_cert.as_ref().map(read).transpose()?,
+        ca_pem: args
+            .ca_cert
+            .as_deref()
+            .map(|path| Certificates::read_bundle("repository CA", path))
+            .transpose()?,
     };
     let (forest_id, forest_secrets) = match &args.forest {
         None => (args.forest_id, None),
@@ -101,7 +147,7 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
             let forest = Forest::open(dir)?;
             if let Some(id) = args.forest_id.as_deref().filter(|id| *id != forest.id()) {
                 return Err(Error::Usage {
-                    what: format!("--forest-id {id}"),
+                    what: format!("--forest-id {id:?}"),
                     reason: format!("{} is the forest {}", dir.display(), forest.id()),
                 });
             }
@@ -112,7 +158,6 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
             )
         }
     };
-    let base = args.url.trim_end_matches('/');
     let user_data = cloudinit::user_data(&CloudInit {
         package: definition.name,
         repository: definition.repository,
@@ -129,6 +174,11 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         forest_secrets,
         insecure_open_forest: args.insecure_open_forest,
     })?;
-    print!("{user_data}");
+    // Written whole or reported: a closed pipe is an error, not a panic.
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(user_data.as_bytes())
+        .and_then(|()| stdout.flush())
+        .at("standard output")?;
     Ok(())
 }

@@ -4,7 +4,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::forest::{Forest, Role, Validity};
+use crate::forest::{Forest, Role, Validity, MAX_DAYS};
+
+/// `--days` and `--ca-days`: 1 to 100 years (a leaf is further bounded by its CA).
+fn days() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(MAX_DAYS))
+}
 
 #[derive(Debug, clap::Args)]
 pub struct ForestArgs {
@@ -16,17 +21,18 @@ pub struct ForestArgs {
 pub enum ForestCommand {
     /// Make a new forest: its CA and the users `app` (applications) and `sys` (operators).
     Init {
-        /// The forest's directory of secrets (created 0700; back it up, keep it private).
+        /// The forest's directory of secrets: a new one (created 0700 whatever the umask)
+        /// or an existing empty one (set to 0700). Back it up, keep it private.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         /// The forest id: the NATS cluster's name.
         #[arg(long, value_name = "ID")]
         forest_id: String,
-        /// How long the CA is valid.
-        #[arg(long, value_name = "DAYS", default_value_t = 3650)]
+        /// How long the CA is valid (1 to 36500 days).
+        #[arg(long, value_name = "DAYS", default_value_t = 3650, value_parser = days())]
         ca_days: u32,
-        /// How long the users' certificates are valid.
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        /// How long the users' certificates are valid (at most --ca-days).
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = days())]
         days: u32,
     },
     /// Issue a node's key and certificate (server and client, for clients and routes).
@@ -39,7 +45,8 @@ pub enum ForestCommand {
         /// An address clients and the other nodes reach it at (repeat for each).
         #[arg(long = "address", value_name = "IP")]
         addresses: Vec<IpAddr>,
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        /// How long the certificate is valid (never beyond the forest CA).
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = days())]
         days: u32,
         /// Replace the node's existing key and certificate (rotation).
         #[arg(long)]
@@ -54,7 +61,8 @@ pub enum ForestCommand {
         /// A user of the system account (operators, monitoring) instead of the forest's.
         #[arg(long)]
         system: bool,
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        /// How long the certificate is valid (never beyond the forest CA).
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = days())]
         days: u32,
         /// Replace the user's existing key and certificate (rotation).
         #[arg(long)]
@@ -92,7 +100,8 @@ pub fn run(args: ForestArgs) -> Result<()> {
             renew,
         } => {
             let forest = Forest::open(&dir)?;
-            let out = forest.issue_node(&name, &addresses, Validity::days_from_now(days), renew)?;
+            let out =
+                forest.issue_node(&name, &addresses, Validity::days_from_now(days)?, renew)?;
             report(&format!("node {name}"), &out);
         }
         ForestCommand::User {
@@ -104,7 +113,7 @@ pub fn run(args: ForestArgs) -> Result<()> {
         } => {
             let mut forest = Forest::open(&dir)?;
             let role = if system { Role::System } else { Role::App };
-            let out = forest.add_user(&name, role, Validity::days_from_now(days), renew)?;
+            let out = forest.add_user(&name, role, Validity::days_from_now(days)?, renew)?;
             report(&format!("user {name}"), &out);
             report("  accounts (give it to every node)", &dir.join("auth.conf"));
         }

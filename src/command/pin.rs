@@ -6,15 +6,22 @@ use super::Context;
 use crate::error::Result;
 use crate::fetch::Fetcher;
 use crate::pin::{self, Target};
+use crate::weburl::UrlArg;
 
 #[derive(Debug, clap::Args)]
 pub struct PinArgs {
     /// Upstream version, e.g. 2.15.1.
     pub version: String,
 
-    /// Release base URL to read SHA256SUMS from [default: the definition's mirror, GitHub]
-    #[arg(long, env = "NIMSFOREST_MIRROR", value_name = "URL")]
-    pub mirror: Option<String>,
+    /// Release base URL to read SHA256SUMS from [default: the definition's mirror, GitHub].
+    /// May carry user:password@ for basic authentication (never printed).
+    #[arg(
+        long,
+        env = "NIMSFOREST_MIRROR",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub mirror: Option<UrlArg>,
 
     /// Write the pins into this pins file (see `build --pins`) instead of the manifest.
     #[arg(long, value_name = "FILE")]
@@ -32,7 +39,7 @@ pub fn run(ctx: &Context, args: PinArgs) -> Result<()> {
         &definition,
         target,
         &args.version,
-        args.mirror.as_deref(),
+        args.mirror.as_ref().map(UrlArg::as_str),
         &fetcher,
     )?;
     let file = args.pins.as_ref().unwrap_or(&ctx.manifest);

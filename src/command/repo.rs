@@ -10,6 +10,7 @@ use crate::repo::{self, RepoPlan, APT_DIR, RPM_DIR};
 use crate::sign::Signer;
 use crate::spec::Format;
 use crate::store::{self, Metered, Store};
+use crate::weburl::UrlArg;
 
 #[derive(Debug, clap::Args)]
 pub struct RepoArgs {
@@ -24,7 +25,7 @@ pub struct RepoArgs {
 
     /// The URL OUT will be served at, for the ready client files (ID.sources, ID.repo).
     #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
+    pub url: Option<UrlArg>,
 
     /// Only these formats.
     #[arg(long, value_delimiter = ',', value_enum, value_name = "FORMAT")]
@@ -45,8 +46,8 @@ pub struct RepoArgs {
 
     /// Keep only the newest N versions of each package and arch; older package files are
     /// deleted once no index a client may still read names them.
-    #[arg(long, value_name = "N")]
-    pub keep: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
 
     /// Print each object written or deleted, as it is.
     #[arg(long)]
@@ -77,9 +78,9 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
         },
         repository,
         dist: args.dist,
-        url: args.url,
+        url: args.url.map(|u| u.as_str().to_string()),
         date,
-        keep: args.keep,
+        keep: args.keep.map(|n| n as usize),
         lock_lease: Duration::from_secs(args.lock_lease),
     };
     let target = store::open(&args.out, date)?;

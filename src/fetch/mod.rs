@@ -2,6 +2,9 @@
 //!
 //! A file enters the cache only after it matched every expected hash, under the name of its
 //! SHA-256; a rebuild of a pinned release therefore needs no network at all.
+//!
+//! A URL may carry a mirror's `user:password@`: reqwest sends it as basic authentication,
+//! and every error names the URL through [`redact`], so the password is never printed.
 
 pub mod verify;
 
@@ -16,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::atomic;
 use crate::digest::sha256_file;
 use crate::error::{Error, IoContext, Result};
+use crate::weburl::redact;
 use verify::expect_hash;
 
 const ATTEMPTS: u32 = 4;
@@ -59,8 +63,8 @@ impl Fetcher {
             .timeout(None)
             .build()
             .map_err(|source| Error::Http {
-                url: url.to_string(),
-                source,
+                url: redact(url),
+                source: source.without_url(),
             })?;
         Ok(self.client.get_or_init(|| client))
     }
@@ -78,7 +82,7 @@ impl Fetcher {
             let mut body = Vec::new();
             read_body(url, response, &mut body, &ProgressBar::hidden())?;
             let text = String::from_utf8(body).map_err(|_| Error::MalformedChecksums {
-                url: url.to_string(),
+                url: redact(url),
                 line: 0,
                 text: "not UTF-8".into(),
             })?;
@@ -166,13 +170,13 @@ impl Fetcher {
             .get(url)
             .send()
             .map_err(|source| Error::Http {
-                url: url.to_string(),
-                source,
+                url: redact(url),
+                source: source.without_url(),
             })?;
         let status = response.status();
         if !status.is_success() {
             return Err(Error::HttpStatus {
-                url: url.to_string(),
+                url: redact(url),
                 status: status.as_u16(),
             });
         }
@@ -237,7 +241,7 @@ fn read_body(
     let mut received = 0u64;
     let mut buf = vec![0u8; 1 << 16];
     let truncated = |actual| Error::Truncated {
-        url: url.to_string(),
+        url: redact(url),
         expected: expected.unwrap_or(0),
         actual,
     };
@@ -250,7 +254,7 @@ fn read_body(
             Err(_) => return Err(truncated(received)),
         };
         sink.write_all(&buf[..n]).map_err(|source| Error::Io {
-            path: PathBuf::from(url),
+            path: PathBuf::from(redact(url)),
             source,
         })?;
         received += n as u64;

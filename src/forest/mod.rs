@@ -22,11 +22,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::atomic;
 use crate::cloudinit::check::{check_forest_id, check_host_name};
 use crate::error::{Error, IoContext, Result};
-pub use pki::{route_identity, user_identity, Certified, Validity};
+use crate::input::{self, unusable};
+use crate::pem::{Certificate, Certificates, PrivateKey};
+pub use pki::{route_identity, user_identity, utc, Certified, Validity, MAX_DAYS};
 
 /// Where a node keeps its share of the forest's secrets; `nimsforest-cluster-conf` (in
 /// the package) turns the cluster closed when `node.pem` is there.
@@ -35,6 +38,8 @@ pub const NODE_DIR: &str = "/etc/nimsforest/forest";
 pub const NODE_FILES: [&str; 4] = ["ca.pem", "node.pem", "node-key.pem", "auth.conf"];
 
 const MANIFEST: &str = "forest.toml";
+/// How the forest's directories are named in errors.
+const FOREST_DIR: &str = "forest directory";
 
 /// The NATS account of a client user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,18 +52,19 @@ pub enum Role {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Manifest {
     forest_id: String,
     users: BTreeMap<String, Role>,
 }
 
-/// A node's share of the secrets, as file contents.
+/// A node's share of the secrets, each file checked and written out again by
+/// [`crate::pem`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct NodeSecrets {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: String,
+    pub ca_pem: Certificates,
+    pub cert_pem: Certificates,
+    pub key_pem: PrivateKey,
     pub auth_conf: String,
 }
 
@@ -76,9 +82,9 @@ impl NodeSecrets {
     /// (file name in [`NODE_DIR`], content), in [`NODE_FILES`] order.
     pub fn files(&self) -> [(&'static str, &str); 4] {
         [
-            (NODE_FILES[0], &self.ca_pem),
-            (NODE_FILES[1], &self.cert_pem),
-            (NODE_FILES[2], &self.key_pem),
+            (NODE_FILES[0], self.ca_pem.as_str()),
+            (NODE_FILES[1], self.cert_pem.as_str()),
+            (NODE_FILES[2], self.key_pem.as_str()),
             (NODE_FILES[3], &self.auth_conf),
         ]
     }
@@ -96,20 +102,21 @@ fn usage(what: impl Into<String>, reason: impl Into<String>) -> Error {
     }
 }
 
-/// A user name: lower-case letters, digits, '-' and '_' (it goes into a URI).
-fn check_user_name(name: &str) -> Result<()> {
+/// What is wrong with a user name, if anything: lower-case letters, digits, '-' and '_'
+/// (it goes into a URI, a directory name and auth.conf).
+fn user_name_problem(name: &str) -> Option<&'static str> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(
-            format!("user name {name:?}"),
-            "must be lower-case letters, digits, '-' or '_'",
-        ))
+    (!ok).then_some("must be 1 to 63 lower-case letters, digits, '-' or '_'")
+}
+
+fn check_user_name(name: &str) -> Result<()> {
+    match user_name_problem(name) {
+        Some(reason) => Err(usage(format!("user name {name:?}"), reason)),
+        None => Ok(()),
     }
 }
 
@@ -146,59 +153,137 @@ fn write_key(path: &Path, content: &str, renew: bool) -> Result<()> {
     atomic::write(path, content.as_bytes(), options)
 }
 
-fn private_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).at(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)
+/// The directory a new forest goes into, as it was before: made here, or an empty one
+/// that was there (and its mode), so that a failed `forest init` can leave it as it was.
+enum NewDir {
+    Made,
+    Existing(u32),
+}
+
+impl NewDir {
+    /// A new directory (0700), or an existing empty one (then set to 0700). An existing
+    /// forest, a non-empty directory and a file are refused.
+    fn prepare(dir: &Path) -> Result<Self> {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {
+                let manifest = dir.join(MANIFEST);
+                if manifest.exists() {
+                    return Err(Error::Exists { path: manifest });
+                }
+                if std::fs::read_dir(dir).at(dir)?.next().is_some() {
+                    return Err(unusable(
+                        FOREST_DIR,
+                        dir,
+                        "exists and is not empty; `forest init` needs a new or an empty directory",
+                    ));
+                }
+                let mode = meta.permissions().mode() & 0o7777;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
+                Ok(Self::Existing(mode))
+            }
+            Ok(_) => Err(unusable(FOREST_DIR, dir, "exists and is not a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                atomic::secret_dir(FOREST_DIR, dir)?;
+                Ok(Self::Made)
+            }
+            Err(source) => Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Takes back what a failed `forest init` wrote (best effort: the error that made it
+    /// fail is the one reported).
+    fn undo(self, dir: &Path) {
+        match self {
+            Self::Made => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Existing(mode) => {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let _ = match entry.file_type().map(|t| t.is_dir()) {
+                            Ok(true) => std::fs::remove_dir_all(&path),
+                            _ => std::fs::remove_file(&path),
+                        };
+                    }
+                }
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
+            }
+        }
+    }
 }
 
 impl Forest {
-    /// A new forest in `dir` (which must not hold one): its CA, valid for `ca_days`, and the
-    /// two users every forest has, `app` and `sys`, valid for `days`.
+    /// A new forest in `dir` (new, or an existing empty directory): its CA, valid for
+    /// `ca_days`, and the two users every forest has, `app` and `sys`, valid for `days`
+    /// (no longer than the CA). A failure leaves `dir` as it was.
     pub fn create(dir: &Path, forest_id: &str, ca_days: u32, days: u32) -> Result<Self> {
         check_forest_id(forest_id)?;
-        let manifest_path = dir.join(MANIFEST);
-        if manifest_path.exists() {
-            return Err(Error::Exists {
-                path: manifest_path,
-            });
+        let now = OffsetDateTime::now_utc();
+        let ca_validity = Validity::days_from(now, ca_days)?;
+        let user_validity = Validity::days_from(now, days)?;
+        if days > ca_days {
+            return Err(usage(
+                format!("--days {days}"),
+                format!(
+                    "a user's certificate must not outlive the forest CA (--ca-days {ca_days})"
+                ),
+            ));
         }
-        private_dir(dir)?;
-        let ca = pki::new_ca(forest_id, Validity::days_from_now(ca_days))?;
-        write_key(&dir.join("ca-key.pem"), &ca.key_pem, false)?;
-        write_public(&dir.join("ca.pem"), &ca.cert_pem)?;
-        let mut forest = Self {
-            dir: dir.to_path_buf(),
-            manifest: Manifest {
-                forest_id: forest_id.to_string(),
-                users: BTreeMap::new(),
-            },
-        };
-        forest.add_user("app", Role::App, Validity::days_from_now(days), false)?;
-        forest.add_user("sys", Role::System, Validity::days_from_now(days), false)?;
-        Ok(forest)
+        let new_dir = NewDir::prepare(dir)?;
+        let made = (|| {
+            let ca = pki::new_ca(forest_id, ca_validity)?;
+            write_key(&dir.join("ca-key.pem"), &ca.key_pem, false)?;
+            write_public(&dir.join("ca.pem"), &ca.cert_pem)?;
+            let mut forest = Self {
+                dir: dir.to_path_buf(),
+                manifest: Manifest {
+                    forest_id: forest_id.to_string(),
+                    users: BTreeMap::new(),
+                },
+            };
+            forest.add_user("app", Role::App, user_validity, false)?;
+            forest.add_user("sys", Role::System, user_validity, false)?;
+            Ok(forest)
+        })();
+        if made.is_err() {
+            new_dir.undo(dir);
+        }
+        made
     }
 
-    /// The forest in `dir`.
+    /// The forest in `dir`. Everything read back that reaches a file the tool writes is
+    /// checked again: the forest id, every user name.
     pub fn open(dir: &Path) -> Result<Self> {
+        if !atomic::check_secret_dir(FOREST_DIR, dir)? {
+            return Err(usage(
+                format!("{FOREST_DIR} {}", dir.display()),
+                "does not exist (make one with `nimsforest-pkg forest init`)",
+            ));
+        }
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                usage(
-                    format!("forest directory {}", dir.display()),
-                    "has no forest.toml (make one with `nimsforest-pkg forest init`)",
-                )
-            } else {
-                Error::Io {
-                    path: path.clone(),
-                    source: e,
-                }
+        let text = input::read_text_optional("forest manifest", &path)?.ok_or_else(|| {
+            usage(
+                format!("{FOREST_DIR} {}", dir.display()),
+                "has no forest.toml (make one with `nimsforest-pkg forest init`)",
+            )
+        })?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| unusable("forest manifest", &path, e.message().to_string()))?;
+        check_forest_id(&manifest.forest_id)
+            .map_err(|e| unusable("forest manifest", &path, e.to_string()))?;
+        for name in manifest.users.keys() {
+            if let Some(reason) = user_name_problem(name) {
+                return Err(unusable(
+                    "forest manifest",
+                    &path,
+                    format!("user name {name:?} {reason}"),
+                ));
             }
-        })?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| Error::Definition {
-            path: path.clone(),
-            reason: e.message().to_string(),
-        })?;
-        check_forest_id(&manifest.forest_id)?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -221,15 +306,29 @@ impl Forest {
         self.dir.join("users").join(name)
     }
 
-    fn ca(&self) -> Result<Certified> {
-        let read = |name: &str| {
-            let path = self.dir.join(name);
-            std::fs::read_to_string(&path).at(&path)
-        };
-        Ok(Certified {
-            cert_pem: read("ca.pem")?,
-            key_pem: read("ca-key.pem")?,
-        })
+    /// The CA's certificates (more than one while a new CA is rolled out).
+    fn ca_certificates(&self) -> Result<Certificates> {
+        Certificates::read_bundle("forest CA certificate", &self.dir.join("ca.pem"))
+    }
+
+    /// The CA key and the certificate of `ca.pem` that certifies it.
+    fn ca(&self) -> Result<(Certificate, PrivateKey)> {
+        let key_path = self.dir.join("ca-key.pem");
+        let key = PrivateKey::read("forest CA key", &key_path)?;
+        let cert = self
+            .ca_certificates()?
+            .certs()
+            .iter()
+            .find(|c| key.belongs_to(c))
+            .cloned()
+            .ok_or_else(|| {
+                unusable(
+                    "forest CA key",
+                    &key_path,
+                    "belongs to no certificate in ca.pem",
+                )
+            })?;
+        Ok((cert, key))
     }
 
     /// Issues node `name`'s key and certificate (SANs: the name and `addresses`). An
@@ -249,7 +348,8 @@ impl Forest {
     }
 
     /// Writes a new key and certificate for `leaf` into `dir` as `{kind}-key.pem` (0600)
-    /// and `{kind}.pem`; refuses to replace an existing key unless `renew`.
+    /// and `{kind}.pem`; refuses to replace an existing key unless `renew`, and a
+    /// certificate that would outlive the CA.
     fn issue_into(
         &self,
         dir: &Path,
@@ -263,8 +363,27 @@ impl Forest {
         if key_path.exists() && !renew {
             return Err(already_issued(&format!("{kind} {name}"), dir));
         }
-        let certified = pki::issue(self.id(), &self.ca()?, leaf, validity)?;
-        private_dir(dir)?;
+        let (ca_cert, ca_key) = self.ca()?;
+        let ca_end = ca_cert.not_after();
+        if validity.not_after.unix_timestamp() > ca_end {
+            // Whole days left, less a second: still true when the next command runs.
+            let left = (ca_end - OffsetDateTime::now_utc().unix_timestamp() - 1) / 86_400;
+            let advice = match left {
+                n if n >= 1 => format!("give --days {n} or fewer"),
+                _ => "make a new forest CA (see README: Revoke)".to_string(),
+            };
+            return Err(usage(
+                format!("{kind} {name}"),
+                format!(
+                    "its certificate would be valid until {}, after the forest CA's notAfter \
+                     {}: {advice}",
+                    utc(validity.not_after.unix_timestamp()),
+                    utc(ca_end)
+                ),
+            ));
+        }
+        let certified = pki::issue(self.id(), &ca_cert, &ca_key, leaf, validity)?;
+        atomic::secret_dir(FOREST_DIR, dir)?;
         write_key(&key_path, &certified.key_pem, renew)?;
         write_public(&dir.join(format!("{kind}.pem")), &certified.cert_pem)
     }
@@ -298,8 +417,13 @@ impl Forest {
             "# A NimsForest forest, made by `nimsforest-pkg forest init`. Its secrets are the\n\
              # files beside this one; keep the directory private and backed up.\n",
         );
-        text.push_str(&toml::to_string(&self.manifest).expect("the manifest serializes"));
-        write_public(&self.dir.join(MANIFEST), &text)?;
+        let path = self.dir.join(MANIFEST);
+        let manifest = toml::to_string(&self.manifest).map_err(|e| Error::Definition {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        text.push_str(&manifest);
+        write_public(&path, &text)?;
         write_public(&self.dir.join("auth.conf"), &self.auth_conf())
     }
 
@@ -332,29 +456,39 @@ impl Forest {
         out
     }
 
-    /// What node `name` gets: the CA certificate, its own certificate and key, auth.conf.
+    /// What node `name` gets: the CA certificate(s), its own certificate and key (checked
+    /// to belong together), auth.conf.
     pub fn node_secrets(&self, name: &str) -> Result<NodeSecrets> {
+        check_host_name(name)?;
         let dir = self.node_dir(name);
-        let read = |file: &str| {
+        let file = |file: &str| {
             let path = dir.join(file);
-            std::fs::read_to_string(&path).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    usage(
-                        format!("forest {} node {name}", self.id()),
-                        format!(
-                            "has no {file} in {} (issue it with `nimsforest-pkg forest node --name {name}`)",
-                            dir.display()
-                        ),
-                    )
-                } else {
-                    Error::Io { path, source: e }
-                }
-            })
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(usage(
+                    format!("forest {} node {name}", self.id()),
+                    format!(
+                        "has no {file} in {} (issue it with `nimsforest-pkg forest node --name {name}`)",
+                        dir.display()
+                    ),
+                )),
+                _ => Ok(path),
+            }
         };
+        let cert_path = file("node.pem")?;
+        let key_path = file("node-key.pem")?;
+        let cert = Certificates::read_one("node certificate", &cert_path)?;
+        let key = PrivateKey::read("node key", &key_path)?;
+        if !cert.certs().iter().any(|c| key.belongs_to(c)) {
+            return Err(unusable(
+                "node key",
+                &key_path,
+                "does not belong to the certificate in node.pem",
+            ));
+        }
         Ok(NodeSecrets {
-            ca_pem: std::fs::read_to_string(self.dir.join("ca.pem")).at(self.dir.join("ca.pem"))?,
-            cert_pem: read("node.pem")?,
-            key_pem: read("node-key.pem")?,
+            ca_pem: self.ca_certificates()?,
+            cert_pem: cert,
+            key_pem: key,
             auth_conf: self.auth_conf(),
         })
     }

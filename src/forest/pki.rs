@@ -17,6 +17,7 @@ use rcgen::{
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::pem::{Certificate, PrivateKey};
 
 /// The route identity every node certificate of `forest` carries.
 pub fn route_identity(forest: &str) -> String {
@@ -28,6 +29,9 @@ pub fn user_identity(forest: &str, name: &str) -> String {
     format!("urn:nimsforest:{forest}:user:{name}")
 }
 
+/// The longest validity the tool gives a certificate: 100 years.
+pub const MAX_DAYS: u32 = 36500;
+
 /// When a certificate is valid.
 #[derive(Debug, Clone, Copy)]
 pub struct Validity {
@@ -36,20 +40,59 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// From now for `days` days (backdated an hour, for clocks a little behind).
-    pub fn days_from_now(days: u32) -> Self {
-        let now = OffsetDateTime::now_utc();
-        Self {
+    /// From `now` for `days` days, 1 to [`MAX_DAYS`] (backdated an hour, for clocks a
+    /// little behind).
+    pub fn days_from(now: OffsetDateTime, days: u32) -> Result<Self> {
+        let not_after = (1..=MAX_DAYS)
+            .contains(&days)
+            .then(|| now.checked_add(time::Duration::days(i64::from(days))))
+            .flatten()
+            .ok_or_else(|| Error::Usage {
+                what: format!("a validity of {days} days"),
+                reason: format!("must be 1 to {MAX_DAYS} days"),
+            })?;
+        Ok(Self {
             not_before: now - time::Duration::hours(1),
-            not_after: now + time::Duration::days(i64::from(days)),
-        }
+            not_after,
+        })
+    }
+
+    /// From now for `days` days.
+    pub fn days_from_now(days: u32) -> Result<Self> {
+        Self::days_from(OffsetDateTime::now_utc(), days)
     }
 }
 
-/// A certificate and its private key, both PEM.
+/// `seconds` since 1970 as `2036-01-31 12:00:00 UTC`.
+pub fn utc(seconds: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(seconds) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("{seconds} seconds after 1970"),
+    }
+}
+
+/// A certificate and its private key, both PEM, as rcgen made them.
 pub struct Certified {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for Certified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certified")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"(secret)")
+            .finish()
+    }
 }
 
 /// What a leaf certificate is for.
@@ -109,10 +152,18 @@ pub fn new_ca(forest: &str, validity: Validity) -> Result<Certified> {
     })
 }
 
-/// A new key and a certificate for it, signed by the forest CA (`ca`: its PEM pair).
-pub fn issue(forest: &str, ca: &Certified, leaf: Leaf, validity: Validity) -> Result<Certified> {
-    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|e| pki_error("the forest CA key", e))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)
+/// A new key and a certificate for it, signed by the forest CA (`ca_cert`, its key `ca_key`).
+pub fn issue(
+    forest: &str,
+    ca_cert: &Certificate,
+    ca_key: &PrivateKey,
+    leaf: Leaf,
+    validity: Validity,
+) -> Result<Certified> {
+    let ca_key = ca_key
+        .key_pair()
+        .map_err(|e| pki_error("the forest CA key", e))?;
+    let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key)
         .map_err(|e| pki_error("the forest CA certificate", e))?;
     let (common_name, what) = match &leaf {
         Leaf::Node { name, .. } => (*name, format!("the certificate of node {name}")),
@@ -148,4 +199,33 @@ pub fn issue(forest: &str, ca: &Certified, leaf: Leaf, validity: Validity) -> Re
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_bounded_and_never_overflows() {
+        let now = OffsetDateTime::now_utc();
+        for days in [0, MAX_DAYS + 1, u32::MAX] {
+            let e = Validity::days_from(now, days).unwrap_err();
+            assert!(e.to_string().contains("must be 1 to 36500 days"), "{e}");
+            assert_eq!(e.exit_code(), 2);
+        }
+        let v = Validity::days_from(now, MAX_DAYS).unwrap();
+        assert_eq!((v.not_after - now).whole_days(), i64::from(MAX_DAYS));
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn a_certified_key_never_shows_in_debug_output() {
+        let ca = new_ca("f", Validity::days_from_now(1).unwrap()).unwrap();
+        let shown = format!("{ca:?}");
+        let body = ca.key_pem.lines().nth(1).unwrap();
+        assert!(
+            !shown.contains(body) && shown.contains("(secret)"),
+            "{shown}"
+        );
+    }
 }

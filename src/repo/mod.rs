@@ -42,7 +42,9 @@ pub const RPM_DIR: &str = "rpm";
 pub struct RepoPlan {
     pub repository: Repository,
     pub dist: PathBuf,
-    /// Where OUT will be served, for the client files; checked by [`check_client_url`].
+    /// Where OUT will be served, for the client files; checked by
+    /// [`crate::weburl::repository_url`] (what a deb822 `URIs:` and a `.repo` `baseurl=`
+    /// carry safely, no credentials: the client files are public).
     pub url: Option<String>,
     pub formats: Vec<Format>,
     pub apt: apt::AptOptions,
@@ -63,9 +65,11 @@ pub struct RepoSummary {
 /// files, each written only when it changed. Every package is checked before the store is
 /// touched; the store's lock is held throughout.
 pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &dyn Sign) -> Result<RepoSummary> {
-    if let Some(url) = &plan.url {
-        check_client_url(url)?;
-    }
+    let url = plan
+        .url
+        .as_deref()
+        .map(crate::weburl::repository_url)
+        .transpose()?;
     plan.apt.check().map_err(|reason| Error::Usage {
         what: "apt options".into(),
         reason,
@@ -102,7 +106,7 @@ pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &dyn Sign) -> Result<
         let report = publish::publish(&format, &tree(RPM_DIR), &request(&rpms), signer, &*lock)?;
         summary.dnf = Some(report);
     }
-    write_client_files(store, plan, signer, lock.as_ref())?;
+    write_client_files(store, plan, url.as_deref(), signer, lock.as_ref())?;
     Ok(summary)
 }
 
@@ -110,6 +114,7 @@ pub fn publish(store: &dyn Store, plan: &RepoPlan, signer: &dyn Sign) -> Result<
 fn write_client_files(
     store: &dyn Store,
     plan: &RepoPlan,
+    url: Option<&str>,
     signer: &dyn Sign,
     lock: &dyn Held,
 ) -> Result<()> {
@@ -125,8 +130,7 @@ fn write_client_files(
     write(repo.public_key_file(), key.as_bytes())?;
     write(repo.rpm_key_file(), key.as_bytes())?;
     write(repo.keyring_file(), &signer.public_key_binary())?;
-    if let Some(url) = &plan.url {
-        let url = url.trim_end_matches('/');
+    if let Some(url) = url {
         let id = &repo.id;
         let sources = format!(
             "Types: deb\nURIs: {url}/{APT_DIR}\nSuites: {}\nComponents: {}\nSigned-By: /etc/apt/keyrings/{}\n",
@@ -143,54 +147,4 @@ fn write_client_files(
         write(format!("{id}.repo"), dnf_repo.as_bytes())?;
     }
     Ok(())
-}
-
-/// The URL the client files name: what a deb822 `URIs:` field and a `.repo` `baseurl=`
-/// carry safely. http(s) with a host; no credentials (the client files are public: a
-/// node gets its credentials from its user-data), no query or fragment, no blanks,
-/// quotes or control characters, no `$` (dnf expands variables).
-pub fn check_client_url(url: &str) -> Result<()> {
-    let refuse = |reason: &str| Error::InvalidSetting {
-        setting: "repository URL (--url)",
-        value: without_credentials(url),
-        reason: reason.to_string(),
-    };
-    if let Some(c) = url
-        .chars()
-        .find(|c| c.is_control() || c.is_whitespace() || "\"'\\$`<>{}|^".contains(*c))
-    {
-        return Err(refuse(&format!(
-            "contains {c:?}, which a client file cannot carry"
-        )));
-    }
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| refuse("must start with https:// or http://"))?;
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.contains('@') {
-        return Err(refuse(
-            "carries credentials; the client files are public: nodes get theirs from their \
-             user-data (cloud-init --username/--password-file)",
-        ));
-    }
-    if authority.is_empty() {
-        return Err(refuse("has no host"));
-    }
-    if url.contains('?') || url.contains('#') {
-        return Err(refuse("has a query or fragment"));
-    }
-    Ok(())
-}
-
-/// `url` with any `user:password@` replaced by `***@`, for messages.
-fn without_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
-        None => url.to_string(),
-    }
 }

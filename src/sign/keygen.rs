@@ -27,12 +27,23 @@ impl std::fmt::Display for KeyAlgorithm {
 }
 
 /// A new key pair, armored.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeneratedKey {
     pub secret_armored: String,
     pub public_armored: String,
     /// The primary key's fingerprint, uppercase hex.
     pub fingerprint: String,
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("secret_armored", &"(secret)")
+            .field("public_armored", &self.public_armored)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
 }
 
 /// A new key pair every current client accepts: a v4 primary key that certifies and signs
@@ -93,4 +104,25 @@ pub fn keygen(
         public_armored,
         fingerprint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_never_shows_its_secret_in_debug_output() {
+        let key = keygen("T <t@example.org>", KeyAlgorithm::Ed25519, None).unwrap();
+        let shown = format!("{key:?}");
+        let secret: Vec<&str> = key
+            .secret_armored
+            .lines()
+            .filter(|l| l.len() > 20 && !key.public_armored.contains(*l))
+            .collect();
+        assert!(!secret.is_empty());
+        for line in secret {
+            assert!(!shown.contains(line), "{shown}");
+        }
+        assert!(shown.contains("(secret)") && shown.contains(&key.fingerprint));
+    }
 }

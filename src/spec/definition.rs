@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{check_upstream, Arch, PackageId, Version};
 use crate::digest::is_sha256_hex;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// Marks an asset whose bytes come from the verified upstream tarball.
 const UPSTREAM_PREFIX: &str = "$upstream/";
@@ -167,7 +167,7 @@ fn definition_error(path: &Path) -> impl Fn(String) -> Error + '_ {
 
 impl Definition {
     pub fn load(manifest: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(manifest).at(manifest)?;
+        let text = crate::input::read_text("manifest", manifest)?;
         Self::parse(manifest, &text)
     }
 
@@ -251,7 +251,7 @@ impl Definition {
     /// The same definition with the upstream release and pins of a pins file instead of
     /// the manifest's (`build --pins FILE`).
     pub fn with_pins_file(mut self, path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).at(path)?;
+        let text = crate::input::read_text("pins file", path)?;
         let pins: PinsFile =
             toml::from_str(&text).map_err(|e| definition_error(path)(e.message().to_string()))?;
         self.upstream = Upstream::from_raw(path, pins.upstream)?;

@@ -59,7 +59,12 @@ fn node_secrets() -> NodeSecrets {
     let forest = Forest::create(dir.path(), "forest-1", 30, 30).unwrap();
     let address = ["10.0.0.1".parse().unwrap()];
     forest
-        .issue_node("node-1", &address, Validity::days_from_now(30), false)
+        .issue_node(
+            "node-1",
+            &address,
+            Validity::days_from_now(30).unwrap(),
+            false,
+        )
         .unwrap();
     forest.node_secrets("node-1").unwrap()
 }
@@ -88,10 +93,16 @@ fn private_repository_variants_pass_the_schema_and_keep_secrets_root_only() {
     };
     let key = write("nimsforest.asc", &public_key());
     let password = write("password", "correct-horse-battery\n");
-    let pem = |label: &str| format!("-----BEGIN {label}-----\nMIIBdummy\n-----END {label}-----\n");
-    let cert = write("client.crt", &pem("CERTIFICATE"));
-    let client_key = write("client.key", &pem("PRIVATE KEY"));
-    let ca = write("ca.crt", &pem("CERTIFICATE"));
+    let client = rcgen::generate_simple_self_signed(vec!["node-1".to_string()]).unwrap();
+    let cert = write("client.crt", &client.cert.pem());
+    let client_key = write("client.key", &client.signing_key.serialize_pem());
+    let ca = write(
+        "ca.crt",
+        &rcgen::generate_simple_self_signed(vec!["repo-ca".to_string()])
+            .unwrap()
+            .cert
+            .pem(),
+    );
     for rpm in [false, true] {
         let mut args = vec![
             "cloud-init",
