@@ -100,7 +100,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
                     deb::write_deb(
                         tree,
                         &plan.package,
-                        arch,
+                        arch.into(),
                         debian,
                         compression,
                         &resources,
@@ -119,7 +119,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
                     arch.rpm()
                 );
                 atomic::write_with(&staging.path(&name), atomic::Options::REPLACE, |out| {
-                    rpm::write_rpm(tree, &plan.package, arch, rpm_def, &resources, out)
+                    rpm::write_rpm(tree, &plan.package, arch.into(), rpm_def, &resources, out)
                 })?;
                 Ok(name)
             }

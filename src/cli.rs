@@ -53,6 +53,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Repo(args) => command::repo::run(&ctx, args),
         Command::Keygen(args) => command::keygen::run(&ctx, args),
         Command::CloudInit(args) => command::cloud_init::run(&ctx, args),
-        Command::Forest(args) => command::forest::run(args),
+        Command::Forest(args) => command::forest::run(&ctx, args),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::spec::Arch;
+use crate::spec::{Arch, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -85,7 +85,7 @@ pub enum Error {
 
     #[error("building the rpm for {arch}: {source}")]
     Rpm {
-        arch: Arch,
+        arch: Target,
         #[source]
         source: rpm::Error,
     },
@@ -104,6 +104,10 @@ pub enum Error {
 
     #[error("signing {what}: {reason}")]
     Signing { what: String, reason: String },
+
+    /// Servers that could not be reached or did not answer (a forest's nodes, over NATS).
+    #[error("{what}: {reason}")]
+    Unreachable { what: String, reason: String },
 
     /// An object store request that failed (after the store client's retries).
     #[error("{url}: {reason}")]
@@ -163,7 +167,8 @@ impl Error {
             Error::HttpStatus { .. }
             | Error::Http { .. }
             | Error::Truncated { .. }
-            | Error::Store { .. } => 4,
+            | Error::Store { .. }
+            | Error::Unreachable { .. } => 4,
             Error::Contended { .. } => 5,
             Error::Arch { source, .. } => source.exit_code(),
             _ => 1,

@@ -22,6 +22,7 @@ pub mod digest;
 pub mod dist;
 pub mod error;
 pub mod fetch;
+pub mod fleet;
 pub mod forest;
 pub mod input;
 pub mod parallel;

@@ -168,6 +168,12 @@ pub struct Certificate {
     not_after: i64,
     /// The subject public key's bits (for EC: the point; for RSA: the RSAPublicKey).
     public_key: Vec<u8>,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex: what nats-server's
+    /// `pinned_certs` lists.
+    pin: String,
+    /// The subject's and the issuer's distinguished names, DER.
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
 }
 
 impl Certificate {
@@ -186,15 +192,37 @@ impl Certificate {
         }
         let not_after = cert.validity().not_after.timestamp();
         let public_key = cert.public_key().subject_public_key.data.to_vec();
+        let pin = crate::digest::sha256_hex(cert.public_key().raw);
+        let subject = cert.subject().as_raw().to_vec();
+        let issuer = cert.issuer().as_raw().to_vec();
         Ok(Self {
             der,
             not_after,
             public_key,
+            pin,
+            subject,
+            issuer,
         })
+    }
+
+    /// SHA-256 of its public key (DER SubjectPublicKeyInfo), lowercase hex: the same for
+    /// every certificate of one key, so renewing a certificate keeps its pin.
+    pub fn pin(&self) -> &str {
+        &self.pin
+    }
+
+    /// Whether `ca` issued it (by name: the forest gives each CA a name of its own).
+    pub fn issued_by(&self, ca: &Certificate) -> bool {
+        self.issuer == ca.subject
     }
 
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+
+    /// As PEM, written the one way (see `encode`).
+    pub fn pem(&self) -> String {
+        encode(CERTIFICATE, &self.der)
     }
 
     /// notAfter, seconds since 1970.

@@ -72,7 +72,8 @@ pub struct CloudInit {
     pub version: Option<String>,
     /// Credentials and the server's CA, for a private repository.
     pub access: Access,
-    /// The node's share of its closed forest's secrets (`nimsforest-pkg forest`).
+    /// The node's share of its closed forest: its own key, and its forest's trust package
+    /// (`nimsforest-pkg forest`).
     pub forest_secrets: Option<NodeSecrets>,
     /// A forest without secrets, whose cluster anyone on the network may join: for a lab
     /// only, and only when asked for by name.
@@ -135,8 +136,9 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
     );
     if cfg.forest_secrets.is_some() {
         out.push_str(
-            "# It also carries this node's key and certificate of its closed forest: keep it\n\
-             # secret. On the node they are root-only, then root:nimsforest 0640.\n",
+            "# It also carries this node's private key of its closed forest: keep it secret.\n\
+             # On the node it is root-only, then root:nimsforest 0640. Everything else of the\n\
+             # forest comes from its trust package.\n",
         );
     }
     if cfg.insecure_open_forest {
@@ -172,7 +174,7 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         write_file(&mut out, NODE_INFO, json, Mode::Public);
     }
     // Root-only until the package is installed: its nimsforest-cluster-conf then gives
-    // them to root:nimsforest 0640 (the group does not exist before) and turns them on.
+    // it to root:nimsforest 0640 (the group does not exist before) and turns it on.
     if let Some(secrets) = &cfg.forest_secrets {
         for (file, content) in secrets.files() {
             write_file(
@@ -216,6 +218,11 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
     out.push_str("package_update: true\n");
     out.push_str("packages:\n");
     let _ = writeln!(out, "  - {}", quote(&package));
+    // The forest's trust: installed with the server (after it: it depends on it), kept
+    // current by its own timer.
+    if let Some(secrets) = &cfg.forest_secrets {
+        let _ = writeln!(out, "  - {}", quote(&secrets.trust_package));
+    }
     Ok(out)
 }
 

@@ -91,12 +91,9 @@ fn apt_variant() {
 }
 
 fn secrets() -> NodeSecrets {
-    let (cert, key) = certified();
     NodeSecrets {
-        ca_pem: certified().0,
-        cert_pem: cert,
-        key_pem: key,
-        auth_conf: "accounts {}\n".into(),
+        key_pem: certified().1,
+        trust_package: "nimsforest-forest-forest-1".into(),
     }
 }
 
@@ -122,20 +119,28 @@ fn rpm_variant_with_a_closed_cluster_and_pinned_version() {
     assert!(out.contains("yum_repos:\n  nimsforest:\n"));
     assert!(out.contains("    repo_gpgcheck: true\n"));
     assert!(out.contains("    gpgkey: \"file:///etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest\"\n"));
-    assert!(out.ends_with("packages:\n  - \"nimsforest-nats-2.14.6\"\n"));
+    // The server, then the forest's trust package, which brings all but the node's key.
+    assert!(out.ends_with(
+        "packages:\n  - \"nimsforest-nats-2.14.6\"\n  - \"nimsforest-forest-forest-1\"\n"
+    ));
     assert!(!out.contains("apt:"));
-    // The node's share of the forest, root-only, before the package is installed.
+    // The node's one secret, root-only, before the package is installed.
     let forest: Vec<(String, String)> = files(&out)
         .into_iter()
         .filter(|(p, _, _)| p.starts_with("/etc/nimsforest/"))
         .map(|(p, mode, _)| (p, mode))
         .collect();
-    let want: Vec<(String, String)> = ["ca.pem", "node.pem", "node-key.pem", "auth.conf"]
-        .iter()
-        .map(|f| (format!("/etc/nimsforest/forest/{f}"), "0600".to_string()))
-        .collect();
-    assert_eq!(forest, want);
-    assert!(out.contains("# It also carries this node's key"), "{out}");
+    assert_eq!(
+        forest,
+        [(
+            "/etc/nimsforest/forest/node-key.pem".to_string(),
+            "0600".to_string()
+        )]
+    );
+    assert!(
+        out.contains("# It also carries this node's private key"),
+        "{out}"
+    );
     assert!(!out.contains("INSECURE"), "{out}");
 }
 

@@ -65,6 +65,11 @@ pub fn source_date_epoch() -> Result<Option<u64>> {
     }
 }
 
+/// `SOURCE_DATE_EPOCH`, else now, in seconds since 1970.
+pub fn unix_now() -> Result<u64> {
+    Ok(now()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+}
+
 /// `SOURCE_DATE_EPOCH` as a time, else now.
 pub fn now() -> Result<SystemTime> {
     Ok(source_date_epoch()?

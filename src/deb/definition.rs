@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::changelog::Changelog;
 use super::control::Template;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::spec::DefinitionDir;
 
 /// Maintainer scripts copied into `control.tar`, read from `debian/<package>.<script>` or
 /// `debian/<script>`.
@@ -23,12 +24,17 @@ pub struct DebianDefinition {
 
 impl DebianDefinition {
     pub fn load(dir: &Path) -> Result<Self> {
-        let control_path = dir.join("control");
-        let control = Template::parse(&control_path, &read_text(&control_path)?)?;
+        Self::load_from(&DefinitionDir::new(dir))
+    }
+
+    /// From a definition directory whose placeholders are filled (see [`DefinitionDir`]).
+    pub fn load_from(dir: &DefinitionDir) -> Result<Self> {
+        let control_path = dir.path("control");
+        let control = Template::parse(&control_path, &dir.text("control")?)?;
         let package = control.package.clone();
 
-        let changelog_path = dir.join("changelog");
-        let changelog = Changelog::parse(&changelog_path, &read_text(&changelog_path)?)?;
+        let changelog_path = dir.path("changelog");
+        let changelog = Changelog::parse(&changelog_path, &dir.text("changelog")?)?;
         if let Some(e) = changelog.entries.iter().find(|e| e.package != package) {
             return Err(Error::Definition {
                 path: changelog_path,
@@ -39,8 +45,8 @@ impl DebianDefinition {
             });
         }
 
-        let copyright_path = dir.join("copyright");
-        let copyright = read_text(&copyright_path)?;
+        let copyright_path = dir.path("copyright");
+        let copyright = dir.text("copyright")?;
         if !copyright.starts_with(
             "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/",
         ) {
@@ -77,20 +83,16 @@ impl DebianDefinition {
     }
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).at(path)?;
-    String::from_utf8(bytes).map_err(|_| Error::Definition {
-        path: path.to_path_buf(),
-        reason: "not valid UTF-8".into(),
-    })
-}
-
 /// Reads `dir/<package>.<name>` or `dir/<name>` (debhelper's two spellings); both is an error.
-fn read_variant(dir: &Path, package: &str, name: &str) -> Result<Option<(PathBuf, Vec<u8>)>> {
+fn read_variant(
+    dir: &DefinitionDir,
+    package: &str,
+    name: &str,
+) -> Result<Option<(PathBuf, Vec<u8>)>> {
     let mut found = Vec::new();
-    for path in [dir.join(format!("{package}.{name}")), dir.join(name)] {
-        if let Some(data) = std::fs::read(&path).optional_at(&path)? {
-            found.push((path, data));
+    for file in [format!("{package}.{name}"), name.to_string()] {
+        if let Some(data) = dir.read(&file)? {
+            found.push((dir.path(&file), data));
         }
     }
     if found.len() > 1 {

@@ -25,13 +25,14 @@ pub mod version;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use changelog::format_date as changelog_date;
 pub use definition::{DebianDefinition, SCRIPTS};
 pub use read::control_fields;
 pub use tarball::Compression;
 
 use crate::compress::Resources;
 use crate::error::{Error, IoContext, Result};
-use crate::spec::{Arch, PackageId};
+use crate::spec::{PackageId, Target};
 use crate::stage::StagedTree;
 use payload::{control_tar, Payload};
 
@@ -41,7 +42,7 @@ use payload::{control_tar, Payload};
 pub fn write_deb(
     tree: &StagedTree,
     pkg: &PackageId,
-    arch: Arch,
+    arch: Target,
     def: &DebianDefinition,
     compression: Compression,
     resources: &Resources,

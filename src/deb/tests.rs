@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::digest::md5_hex;
-use crate::spec::Version;
+use crate::spec::{Arch, Version};
 use crate::stage::{Entry, EntryKind, TreeBuilder};
 
 const MTIME: u64 = 1_760_155_140;
@@ -141,7 +141,7 @@ fn build(
     write_deb(
         tree,
         &pkg(version),
-        Arch::Amd64,
+        Arch::Amd64.into(),
         def,
         c,
         &crate::compress::Resources::for_tests(),
@@ -385,7 +385,7 @@ fn clashes_and_mismatches_are_refused() {
     assert!(write_deb(
         &tree(),
         &other,
-        Arch::Amd64,
+        Arch::Amd64.into(),
         &def,
         Compression::Gzip,
         &crate::compress::Resources::for_tests(),

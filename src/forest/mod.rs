@@ -1,94 +1,79 @@
-//! A closed forest's secrets, kept in one directory on the build machine:
+//! A closed forest, kept in one directory on the build machine:
 //!
 //! ```text
 //! DIR/                     0700
-//!   forest.toml            the forest id and its client users (not secret)
-//!   ca.pem                 the forest CA certificate: the trust anchor of every node
-//!   ca-key.pem             0600  the CA's private key; it never leaves this directory
-//!   auth.conf              the NATS accounts and users, written from forest.toml
+//!   forest.toml            the forest: nodes, users, what is revoked, its history (not secret)
+//!   ca.pem                 the CA certificates the forest trusts (two while a new CA is rolled out)
+//!   ca-key.pem             0600  the signing CA's private key; it never leaves this directory
+//!   ca-next-key.pem        0600  while a CA rotation runs: the new CA's key
 //!   nodes/NAME/node.pem, node-key.pem (0600)   a node's certificate and key
 //!   users/NAME/user.pem, user-key.pem (0600)   a client user's certificate and key
 //! ```
 //!
-//! A node gets exactly its own share ([`NodeSecrets`]): the CA certificate, its own
-//! certificate and key, and `auth.conf`, never the CA key nor another node's key.
+//! What every node needs that is not secret travels as a package, the forest's trust
+//! package (`trust`): every change here is a new version of it, which `repo` publishes
+//! and the nodes install by themselves. The only secret a node gets is its own key,
+//! written once by its user-data ([`Forest::node_key`]). Renewals keep each key, so a
+//! renewed certificate needs nothing but the package.
 
+mod lifecycle;
+pub mod manifest;
 pub mod pki;
+pub mod trust;
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::atomic;
 use crate::cloudinit::check::{check_forest_id, check_host_name};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::input::{self, unusable};
 use crate::pem::{Certificate, Certificates, PrivateKey};
+pub use lifecycle::{Entry, RotationStep};
+use manifest::{package_id_problem, user_name_problem, Manifest, NodeEntry, UserEntry};
+pub use manifest::{Role, Rotation};
 pub use pki::{route_identity, user_identity, utc, Certified, Validity, MAX_DAYS};
 
-/// Where a node keeps its share of the forest's secrets; `nimsforest-cluster-conf` (in
-/// the package) turns the cluster closed when `node.pem` is there.
+/// Where a node keeps its own key; `nimsforest-cluster-conf` (in the package) makes the
+/// node closed when it is there.
 pub const NODE_DIR: &str = "/etc/nimsforest/forest";
-/// The file names of a node's share, in [`NODE_DIR`].
-pub const NODE_FILES: [&str; 4] = ["ca.pem", "node.pem", "node-key.pem", "auth.conf"];
+/// The node's key in [`NODE_DIR`]: its only secret.
+pub const NODE_KEY: &str = "node-key.pem";
 
-const MANIFEST: &str = "forest.toml";
-/// How the forest's directories are named in errors.
-const FOREST_DIR: &str = "forest directory";
-
-/// The NATS account of a client user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The forest's applications: the FOREST account, with JetStream.
-    App,
-    /// Operators and monitoring: the system account (server events, `$SYS` requests).
-    System,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-struct Manifest {
-    forest_id: String,
-    users: BTreeMap<String, Role>,
-}
-
-/// A node's share of the secrets, each file checked and written out again by
-/// [`crate::pem`].
+/// What a node of a closed forest gets in its user-data: its own key (its one secret) and
+/// the name of its forest's trust package, which brings everything else.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NodeSecrets {
-    pub ca_pem: Certificates,
-    pub cert_pem: Certificates,
     pub key_pem: PrivateKey,
-    pub auth_conf: String,
+    pub trust_package: String,
 }
 
 /// Never prints the key.
 impl std::fmt::Debug for NodeSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeSecrets")
-            .field("cert_pem", &self.cert_pem)
             .field("key_pem", &"(secret)")
-            .finish_non_exhaustive()
+            .field("trust_package", &self.trust_package)
+            .finish()
     }
 }
 
 impl NodeSecrets {
-    /// (file name in [`NODE_DIR`], content), in [`NODE_FILES`] order.
-    pub fn files(&self) -> [(&'static str, &str); 4] {
-        [
-            (NODE_FILES[0], self.ca_pem.as_str()),
-            (NODE_FILES[1], self.cert_pem.as_str()),
-            (NODE_FILES[2], self.key_pem.as_str()),
-            (NODE_FILES[3], &self.auth_conf),
-        ]
+    /// (file name in [`NODE_DIR`], content) of what the user-data writes there.
+    pub fn files(&self) -> [(&'static str, &str); 1] {
+        [(NODE_KEY, self.key_pem.as_str())]
     }
 }
+
+const MANIFEST: &str = "forest.toml";
+const CA: &str = "ca.pem";
+const CA_KEY: &str = "ca-key.pem";
+const NEXT_CA_KEY: &str = "ca-next-key.pem";
+/// How the forest's directories are named in errors.
+const FOREST_DIR: &str = "forest directory";
 
 pub struct Forest {
     dir: PathBuf,
@@ -102,34 +87,6 @@ fn usage(what: impl Into<String>, reason: impl Into<String>) -> Error {
     }
 }
 
-/// What is wrong with a user name, if anything: lower-case letters, digits, '-' and '_'
-/// (it goes into a URI, a directory name and auth.conf).
-fn user_name_problem(name: &str) -> Option<&'static str> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    (!ok).then_some("must be 1 to 63 lower-case letters, digits, '-' or '_'")
-}
-
-fn check_user_name(name: &str) -> Result<()> {
-    match user_name_problem(name) {
-        Some(reason) => Err(usage(format!("user name {name:?}"), reason)),
-        None => Ok(()),
-    }
-}
-
-fn already_issued(who: &str, dir: &Path) -> Error {
-    usage(
-        who,
-        format!(
-            "already has a key and certificate in {}; --renew replaces them (rotation)",
-            dir.display()
-        ),
-    )
-}
-
 fn write_public(path: &Path, content: &str) -> Result<()> {
     atomic::write(
         path,
@@ -138,19 +95,9 @@ fn write_public(path: &Path, content: &str) -> Result<()> {
     )
 }
 
-/// A key replaces the old one only when asked to (`--renew`); either way it is 0600 from
-/// its first byte.
-fn write_key(path: &Path, content: &str, renew: bool) -> Result<()> {
-    let options = atomic::Options::SECRET;
-    let options = if renew {
-        atomic::Options {
-            no_clobber: false,
-            ..options
-        }
-    } else {
-        options
-    };
-    atomic::write(path, content.as_bytes(), options)
+/// A new key: 0600 from its first byte, never over an existing file.
+fn write_new_key(path: &Path, content: &str) -> Result<()> {
+    atomic::write(path, content.as_bytes(), atomic::Options::SECRET)
 }
 
 /// The directory a new forest goes into, as it was before: made here, or an empty one
@@ -170,7 +117,14 @@ impl NewDir {
                 if manifest.exists() {
                     return Err(Error::Exists { path: manifest });
                 }
-                if std::fs::read_dir(dir).at(dir)?.next().is_some() {
+                if std::fs::read_dir(dir)
+                    .map_err(|source| Error::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?
+                    .next()
+                    .is_some()
+                {
                     return Err(unusable(
                         FOREST_DIR,
                         dir,
@@ -178,7 +132,12 @@ impl NewDir {
                     ));
                 }
                 let mode = meta.permissions().mode() & 0o7777;
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                    |source| Error::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    },
+                )?;
                 Ok(Self::Existing(mode))
             }
             Ok(_) => Err(unusable(FOREST_DIR, dir, "exists and is not a directory")),
@@ -216,12 +175,36 @@ impl NewDir {
     }
 }
 
+/// What kind of member a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Node,
+    User,
+}
+
+impl Kind {
+    fn file(self) -> &'static str {
+        match self {
+            Kind::Node => "node",
+            Kind::User => "user",
+        }
+    }
+}
+
 impl Forest {
     /// A new forest in `dir` (new, or an existing empty directory): its CA, valid for
     /// `ca_days`, and the two users every forest has, `app` and `sys`, valid for `days`
-    /// (no longer than the CA). A failure leaves `dir` as it was.
-    pub fn create(dir: &Path, forest_id: &str, ca_days: u32, days: u32) -> Result<Self> {
+    /// (no longer than the CA); version 1 of its trust package, dated `date`. A failure
+    /// leaves `dir` as it was.
+    pub fn create(dir: &Path, forest_id: &str, ca_days: u32, days: u32, date: u64) -> Result<Self> {
         check_forest_id(forest_id)?;
+        if let Some(reason) = package_id_problem(forest_id) {
+            return Err(Error::InvalidSetting {
+                setting: "forest id",
+                value: forest_id.to_string(),
+                reason: reason.to_string(),
+            });
+        }
         let now = OffsetDateTime::now_utc();
         let ca_validity = Validity::days_from(now, ca_days)?;
         let user_validity = Validity::days_from(now, days)?;
@@ -235,18 +218,30 @@ impl Forest {
         }
         let new_dir = NewDir::prepare(dir)?;
         let made = (|| {
-            let ca = pki::new_ca(forest_id, ca_validity)?;
-            write_key(&dir.join("ca-key.pem"), &ca.key_pem, false)?;
-            write_public(&dir.join("ca.pem"), &ca.cert_pem)?;
+            let ca = pki::new_ca(forest_id, 1, ca_validity)?;
+            write_new_key(&dir.join(CA_KEY), &ca.key_pem)?;
+            write_public(&dir.join(CA), &ca.cert_pem)?;
             let mut forest = Self {
                 dir: dir.to_path_buf(),
-                manifest: Manifest {
-                    forest_id: forest_id.to_string(),
-                    users: BTreeMap::new(),
-                },
+                manifest: Manifest::new(forest_id),
             };
-            forest.add_user("app", Role::App, user_validity, false)?;
-            forest.add_user("sys", Role::System, user_validity, false)?;
+            forest.issue_new(Kind::User, "app", Leaf::User, user_validity)?;
+            forest.issue_new(Kind::User, "sys", Leaf::User, user_validity)?;
+            forest.manifest.users.insert(
+                "app".into(),
+                UserEntry {
+                    role: Role::App,
+                    revoked: false,
+                },
+            );
+            forest.manifest.users.insert(
+                "sys".into(),
+                UserEntry {
+                    role: Role::System,
+                    revoked: false,
+                },
+            );
+            forest.commit(date, "the forest's CA and its users app and sys")?;
             Ok(forest)
         })();
         if made.is_err() {
@@ -255,8 +250,7 @@ impl Forest {
         made
     }
 
-    /// The forest in `dir`. Everything read back that reaches a file the tool writes is
-    /// checked again: the forest id, every user name.
+    /// The forest in `dir`, checked again (see `manifest`).
     pub fn open(dir: &Path) -> Result<Self> {
         if !atomic::check_secret_dir(FOREST_DIR, dir)? {
             return Err(usage(
@@ -271,22 +265,9 @@ impl Forest {
                 "has no forest.toml (make one with `nimsforest-pkg forest init`)",
             )
         })?;
-        let manifest: Manifest = toml::from_str(&text)
-            .map_err(|e| unusable("forest manifest", &path, e.message().to_string()))?;
-        check_forest_id(&manifest.forest_id)
-            .map_err(|e| unusable("forest manifest", &path, e.to_string()))?;
-        for name in manifest.users.keys() {
-            if let Some(reason) = user_name_problem(name) {
-                return Err(unusable(
-                    "forest manifest",
-                    &path,
-                    format!("user name {name:?} {reason}"),
-                ));
-            }
-        }
         Ok(Self {
             dir: dir.to_path_buf(),
-            manifest,
+            manifest: Manifest::parse(&path, &text)?,
         })
     }
 
@@ -298,25 +279,57 @@ impl Forest {
         &self.dir
     }
 
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The trust package's name: `nimsforest-forest-ID`.
+    pub fn package_name(&self) -> String {
+        format!("nimsforest-forest-{}", self.id())
+    }
+
+    /// The trust package's current version.
+    pub fn version(&self) -> u64 {
+        self.manifest.version()
+    }
+
+    fn member_dir(&self, kind: Kind, name: &str) -> PathBuf {
+        let parent = match kind {
+            Kind::Node => "nodes",
+            Kind::User => "users",
+        };
+        self.dir.join(parent).join(name)
+    }
+
     pub fn node_dir(&self, name: &str) -> PathBuf {
-        self.dir.join("nodes").join(name)
+        self.member_dir(Kind::Node, name)
     }
 
     pub fn user_dir(&self, name: &str) -> PathBuf {
-        self.dir.join("users").join(name)
+        self.member_dir(Kind::User, name)
     }
 
-    /// The CA's certificates (more than one while a new CA is rolled out).
-    fn ca_certificates(&self) -> Result<Certificates> {
-        Certificates::read_bundle("forest CA certificate", &self.dir.join("ca.pem"))
+    /// The CA certificates the forest trusts.
+    pub fn trusted_cas(&self) -> Result<Certificates> {
+        Certificates::read_bundle("forest CA certificate", &self.dir.join(CA))
     }
 
-    /// The CA key and the certificate of `ca.pem` that certifies it.
-    fn ca(&self) -> Result<(Certificate, PrivateKey)> {
-        let key_path = self.dir.join("ca-key.pem");
+    /// The CA that signs now (the new one once a rotation has re-issued everything), and
+    /// its key.
+    fn signing_ca(&self) -> Result<(Certificate, PrivateKey)> {
+        let key_file = match self.manifest.rotation {
+            Some(Rotation::Trusted) | None => CA_KEY,
+            Some(Rotation::Reissued) => NEXT_CA_KEY,
+        };
+        self.ca_of_key(key_file)
+    }
+
+    /// The certificate in `ca.pem` of the CA key in `key_file`, and the key.
+    fn ca_of_key(&self, key_file: &str) -> Result<(Certificate, PrivateKey)> {
+        let key_path = self.dir.join(key_file);
         let key = PrivateKey::read("forest CA key", &key_path)?;
         let cert = self
-            .ca_certificates()?
+            .trusted_cas()?
             .certs()
             .iter()
             .find(|c| key.belongs_to(c))
@@ -331,166 +344,237 @@ impl Forest {
         Ok((cert, key))
     }
 
-    /// Issues node `name`'s key and certificate (SANs: the name and `addresses`). An
-    /// existing one is replaced only with `renew`: that is how certificates are rotated.
-    pub fn issue_node(
-        &self,
-        name: &str,
-        addresses: &[IpAddr],
-        validity: Validity,
-        renew: bool,
-    ) -> Result<PathBuf> {
-        check_host_name(name)?;
-        let dir = self.node_dir(name);
-        let leaf = pki::Leaf::Node { name, addresses };
-        self.issue_into(&dir, "node", name, leaf, validity, renew)?;
-        Ok(dir)
+    /// A member's certificate.
+    pub fn certificate(&self, kind: Kind, name: &str) -> Result<Certificate> {
+        let path = self
+            .member_dir(kind, name)
+            .join(format!("{}.pem", kind.file()));
+        let certs = Certificates::read_one(&format!("{} certificate", kind.file()), &path)?;
+        Ok(certs.certs()[0].clone())
     }
 
-    /// Writes a new key and certificate for `leaf` into `dir` as `{kind}-key.pem` (0600)
-    /// and `{kind}.pem`; refuses to replace an existing key unless `renew`, and a
-    /// certificate that would outlive the CA.
-    fn issue_into(
-        &self,
-        dir: &Path,
-        kind: &str,
-        name: &str,
-        leaf: pki::Leaf,
-        validity: Validity,
-        renew: bool,
-    ) -> Result<()> {
-        let key_path = dir.join(format!("{kind}-key.pem"));
-        if key_path.exists() && !renew {
-            return Err(already_issued(&format!("{kind} {name}"), dir));
+    /// A member's key (for a node: the one secret its user-data carries).
+    fn key(&self, kind: Kind, name: &str) -> Result<PrivateKey> {
+        let path = self
+            .member_dir(kind, name)
+            .join(format!("{}-key.pem", kind.file()));
+        PrivateKey::read(&format!("{} key", kind.file()), &path)
+    }
+
+    /// What node `name`'s user-data carries: its own key, checked to belong to its
+    /// certificate. Refused for a node the forest does not trust.
+    pub fn node_key(&self, name: &str) -> Result<PrivateKey> {
+        check_host_name(name)?;
+        match self.manifest.nodes.get(name) {
+            None => {
+                return Err(usage(
+                    format!("forest {} node {name}", self.id()),
+                    format!(
+                        "is not a node of the forest (add it with `nimsforest-pkg forest node --name {name}`)"
+                    ),
+                ))
+            }
+            Some(node) if node.revoked => {
+                return Err(usage(
+                    format!("forest {} node {name}", self.id()),
+                    "was revoked; a new node needs a name of its own",
+                ))
+            }
+            Some(_) => {}
         }
-        let (ca_cert, ca_key) = self.ca()?;
-        let ca_end = ca_cert.not_after();
-        if validity.not_after.unix_timestamp() > ca_end {
-            // Whole days left, less a second: still true when the next command runs.
-            let left = (ca_end - OffsetDateTime::now_utc().unix_timestamp() - 1) / 86_400;
-            let advice = match left {
-                n if n >= 1 => format!("give --days {n} or fewer"),
-                _ => "make a new forest CA (see README: Revoke)".to_string(),
-            };
-            return Err(usage(
-                format!("{kind} {name}"),
-                format!(
-                    "its certificate would be valid until {}, after the forest CA's notAfter \
-                     {}: {advice}",
-                    utc(validity.not_after.unix_timestamp()),
-                    utc(ca_end)
-                ),
+        let key = self.key(Kind::Node, name)?;
+        let cert = self.certificate(Kind::Node, name)?;
+        if !key.belongs_to(&cert) {
+            return Err(unusable(
+                "node key",
+                &self.node_dir(name).join(NODE_KEY),
+                "does not belong to the certificate in node.pem",
             ));
         }
-        let certified = pki::issue(self.id(), &ca_cert, &ca_key, leaf, validity)?;
-        atomic::secret_dir(FOREST_DIR, dir)?;
-        write_key(&key_path, &certified.key_pem, renew)?;
-        write_public(&dir.join(format!("{kind}.pem")), &certified.cert_pem)
+        Ok(key)
     }
 
-    /// Issues client user `name`'s key and certificate and lists the user in `auth.conf`.
-    pub fn add_user(
-        &mut self,
+    /// What node `name`'s user-data carries (see [`NodeSecrets`]).
+    pub fn node_secrets(&self, name: &str) -> Result<NodeSecrets> {
+        Ok(NodeSecrets {
+            key_pem: self.node_key(name)?,
+            trust_package: self.package_name(),
+        })
+    }
+
+    /// Adds node `name` (SANs: its name and `addresses`): a new key and certificate.
+    pub fn add_node(&mut self, name: &str, addresses: &[IpAddr], validity: Validity) -> Result<()> {
+        check_host_name(name)?;
+        self.check_new_name(name)?;
+        let leaf = Leaf::Node(addresses.to_vec());
+        self.issue_new(Kind::Node, name, leaf, validity)?;
+        self.manifest.nodes.insert(
+            name.to_string(),
+            NodeEntry {
+                addresses: addresses.to_vec(),
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds client user `name` of `role`: a new key and certificate.
+    pub fn add_user(&mut self, name: &str, role: Role, validity: Validity) -> Result<()> {
+        if let Some(reason) = user_name_problem(name) {
+            return Err(usage(format!("user name {name:?}"), reason));
+        }
+        self.check_new_name(name)?;
+        self.issue_new(Kind::User, name, Leaf::User, validity)?;
+        self.manifest.users.insert(
+            name.to_string(),
+            UserEntry {
+                role,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// A new member's name is free: no node and no user has it, now or before (a revoked
+    /// name stays revoked).
+    fn check_new_name(&self, name: &str) -> Result<()> {
+        let node = self.manifest.nodes.get(name).map(|n| ("node", n.revoked));
+        let user = self.manifest.users.get(name).map(|u| ("user", u.revoked));
+        match node.or(user) {
+            None => Ok(()),
+            Some((kind, true)) => Err(usage(
+                format!("{kind} {name}"),
+                "was revoked; its name is not given again (pick another)",
+            )),
+            Some((kind, false)) => Err(usage(
+                format!("{kind} {name}"),
+                format!(
+                    "already has a key and certificate in {}; `forest renew {name}` renews them",
+                    self.dir.display()
+                ),
+            )),
+        }
+    }
+
+    /// Writes a new key and its certificate for member `name`, signed by the signing CA.
+    fn issue_new(&self, kind: Kind, name: &str, leaf: Leaf, validity: Validity) -> Result<()> {
+        let dir = self.member_dir(kind, name);
+        let key_path = dir.join(format!("{}-key.pem", kind.file()));
+        if key_path.exists() {
+            return Err(Error::Exists { path: key_path });
+        }
+        let (ca_cert, ca_key) = self.signing_ca()?;
+        self.check_within(&ca_cert, kind, name, validity)?;
+        let certified = pki::issue(self.id(), &ca_cert, &ca_key, leaf.of(kind, name), validity)?;
+        atomic::secret_dir(FOREST_DIR, &dir)?;
+        write_new_key(&key_path, &certified.key_pem)?;
+        write_public(
+            &dir.join(format!("{}.pem", kind.file())),
+            &certified.cert_pem,
+        )
+    }
+
+    /// A certificate from `ca` for member `name`'s existing key (renewal, or the new CA's).
+    fn reissue(
+        &self,
+        ca: &(Certificate, PrivateKey),
+        kind: Kind,
         name: &str,
-        role: Role,
         validity: Validity,
-        renew: bool,
-    ) -> Result<PathBuf> {
-        check_user_name(name)?;
-        let dir = self.user_dir(name);
-        self.issue_into(
-            &dir,
-            "user",
-            name,
-            pki::Leaf::User { name },
-            validity,
-            renew,
-        )?;
-        self.manifest.users.insert(name.to_string(), role);
+    ) -> Result<()> {
+        self.check_within(&ca.0, kind, name, validity)?;
+        let leaf = match kind {
+            Kind::Node => Leaf::Node(self.manifest.nodes[name].addresses.clone()),
+            Kind::User => Leaf::User,
+        };
+        let key = self.key(kind, name)?;
+        let cert = pki::renew(self.id(), &ca.0, &ca.1, leaf.of(kind, name), validity, &key)?;
+        let path = self
+            .member_dir(kind, name)
+            .join(format!("{}.pem", kind.file()));
+        write_public(&path, &cert)
+    }
+
+    /// Refuses a certificate that would outlive the CA that signs it.
+    fn check_within(
+        &self,
+        ca: &Certificate,
+        kind: Kind,
+        name: &str,
+        validity: Validity,
+    ) -> Result<()> {
+        let ca_end = ca.not_after();
+        if validity.not_after.unix_timestamp() <= ca_end {
+            return Ok(());
+        }
+        // Whole days left, less a second: still true when the next command runs.
+        let left = (ca_end - OffsetDateTime::now_utc().unix_timestamp() - 1) / 86_400;
+        let advice = match left {
+            n if n >= 1 => format!("give --days {n} or fewer"),
+            _ => "roll out a new CA first (`nimsforest-pkg forest rotate-ca`)".to_string(),
+        };
+        Err(usage(
+            format!("{} {name}", kind.file()),
+            format!(
+                "its certificate would be valid until {}, after the forest CA's notAfter {}: \
+                 {advice}",
+                utc(validity.not_after.unix_timestamp()),
+                utc(ca_end)
+            ),
+        ))
+    }
+
+    /// Records a new version of the trust package and saves the manifest.
+    pub fn commit(&mut self, date: u64, summary: &str) -> Result<u64> {
+        let version = self.manifest.record(date, summary);
         self.save()?;
-        Ok(dir)
+        Ok(version)
     }
 
-    /// forest.toml and auth.conf, from the manifest.
     fn save(&self) -> Result<()> {
-        let mut text = String::from(
-            "# A NimsForest forest, made by `nimsforest-pkg forest init`. Its secrets are the\n\
-             # files beside this one; keep the directory private and backed up.\n",
-        );
         let path = self.dir.join(MANIFEST);
-        let manifest = toml::to_string(&self.manifest).map_err(|e| Error::Definition {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        text.push_str(&manifest);
-        write_public(&path, &text)?;
-        write_public(&self.dir.join("auth.conf"), &self.auth_conf())
+        write_public(&path, &self.manifest.text(&path)?)
     }
 
-    /// The NATS accounts of the forest: every user maps from the URI in its certificate.
-    pub fn auth_conf(&self) -> String {
+    /// The NATS accounts of the forest: every trusted user maps from the URI in its
+    /// certificate (`verify_and_map`). No passwords.
+    pub fn accounts(&self) -> String {
         let id = self.id();
-        let mut out = format!(
-            "# The accounts and users of the forest \"{id}\", written by `nimsforest-pkg forest`.\n\
-             # A client proves who it is with a certificate from the forest CA; the URI in\n\
-             # it names its user (tls verify_and_map in cluster.conf). No passwords.\n\
-             accounts {{\n"
-        );
+        let mut out = String::from("accounts {\n");
         for (account, role, extra) in [
             ("FOREST", Role::App, "        jetstream: enabled\n"),
             ("SYS", Role::System, ""),
         ] {
-            let _ = writeln!(out, "    {account} {{");
-            out.push_str(extra);
-            out.push_str("        users: [\n");
-            for (name, _) in self.manifest.users.iter().filter(|(_, r)| **r == role) {
-                let _ = writeln!(
-                    out,
-                    "            {{ user: \"{}\" }}",
+            out.push_str(&format!("    {account} {{\n{extra}        users: [\n"));
+            for (name, _) in self
+                .manifest
+                .trusted_users()
+                .filter(|(_, u)| u.role == role)
+            {
+                out.push_str(&format!(
+                    "            {{ user: \"{}\" }}\n",
                     user_identity(id, name)
-                );
+                ));
             }
             out.push_str("        ]\n    }\n");
         }
         out.push_str("}\nsystem_account: SYS\n");
         out
     }
+}
 
-    /// What node `name` gets: the CA certificate(s), its own certificate and key (checked
-    /// to belong together), auth.conf.
-    pub fn node_secrets(&self, name: &str) -> Result<NodeSecrets> {
-        check_host_name(name)?;
-        let dir = self.node_dir(name);
-        let file = |file: &str| {
-            let path = dir.join(file);
-            match std::fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(usage(
-                    format!("forest {} node {name}", self.id()),
-                    format!(
-                        "has no {file} in {} (issue it with `nimsforest-pkg forest node --name {name}`)",
-                        dir.display()
-                    ),
-                )),
-                _ => Ok(path),
-            }
-        };
-        let cert_path = file("node.pem")?;
-        let key_path = file("node-key.pem")?;
-        let cert = Certificates::read_one("node certificate", &cert_path)?;
-        let key = PrivateKey::read("node key", &key_path)?;
-        if !cert.certs().iter().any(|c| key.belongs_to(c)) {
-            return Err(unusable(
-                "node key",
-                &key_path,
-                "does not belong to the certificate in node.pem",
-            ));
+/// What a certificate is for, before its name is known.
+enum Leaf {
+    Node(Vec<IpAddr>),
+    User,
+}
+
+impl Leaf {
+    fn of<'a>(&'a self, kind: Kind, name: &'a str) -> pki::Leaf<'a> {
+        match (self, kind) {
+            (Leaf::Node(addresses), _) => pki::Leaf::Node { name, addresses },
+            (Leaf::User, _) => pki::Leaf::User { name },
         }
-        Ok(NodeSecrets {
-            ca_pem: self.ca_certificates()?,
-            cert_pem: cert,
-            key_pem: key,
-            auth_conf: self.auth_conf(),
-        })
     }
 }
 

@@ -133,10 +133,16 @@ fn ia5(what: &str, s: String) -> Result<rcgen::string::Ia5String> {
     s.try_into().map_err(|e| pki_error(what, e))
 }
 
-/// A new forest CA: may sign leaf certificates only (path length 0).
-pub fn new_ca(forest: &str, validity: Validity) -> Result<Certified> {
+/// A new forest CA: may sign leaf certificates only (path length 0). `generation` is 1 for
+/// the forest's first CA and counts its rotations: each CA has a name of its own, so a
+/// certificate's issuer names the CA that signed it.
+pub fn new_ca(forest: &str, generation: u32, validity: Validity) -> Result<Certified> {
     let key = KeyPair::generate().map_err(|e| pki_error("the forest CA key", e))?;
-    let mut params = base_params(&format!("NimsForest {forest} CA"), forest, validity);
+    let name = match generation {
+        0 | 1 => format!("NimsForest {forest} CA"),
+        n => format!("NimsForest {forest} CA {n}"),
+    };
+    let mut params = base_params(&name, forest, validity);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -160,14 +166,56 @@ pub fn issue(
     leaf: Leaf,
     validity: Validity,
 ) -> Result<Certified> {
+    let what = leaf.what();
+    let key = KeyPair::generate().map_err(|e| pki_error(&what, e))?;
+    let cert_pem = certify(forest, ca_cert, ca_key, leaf, validity, &key)?;
+    Ok(Certified {
+        cert_pem,
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A new certificate for an existing key (`key`), signed by the forest CA: a renewal, or a
+/// certificate from a new CA. The key, and so the certificate's pin, stays.
+pub fn renew(
+    forest: &str,
+    ca_cert: &Certificate,
+    ca_key: &PrivateKey,
+    leaf: Leaf,
+    validity: Validity,
+    key: &PrivateKey,
+) -> Result<String> {
+    let what = leaf.what();
+    let key = key.key_pair().map_err(|e| pki_error(&what, e))?;
+    certify(forest, ca_cert, ca_key, leaf, validity, &key)
+}
+
+impl Leaf<'_> {
+    fn what(&self) -> String {
+        match self {
+            Leaf::Node { name, .. } => format!("the certificate of node {name}"),
+            Leaf::User { name } => format!("the certificate of user {name}"),
+        }
+    }
+}
+
+fn certify(
+    forest: &str,
+    ca_cert: &Certificate,
+    ca_key: &PrivateKey,
+    leaf: Leaf,
+    validity: Validity,
+    key: &KeyPair,
+) -> Result<String> {
     let ca_key = ca_key
         .key_pair()
         .map_err(|e| pki_error("the forest CA key", e))?;
     let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key)
         .map_err(|e| pki_error("the forest CA certificate", e))?;
-    let (common_name, what) = match &leaf {
-        Leaf::Node { name, .. } => (*name, format!("the certificate of node {name}")),
-        Leaf::User { name } => (*name, format!("the certificate of user {name}")),
+    let what = leaf.what();
+    let common_name = match &leaf {
+        Leaf::Node { name, .. } => *name,
+        Leaf::User { name } => *name,
     };
     let mut params = base_params(common_name, forest, validity);
     params.use_authority_key_identifier_extension = true;
@@ -191,14 +239,10 @@ pub fn issue(
             params.subject_alt_names = vec![SanType::URI(ia5(&what, user_identity(forest, name))?)];
         }
     }
-    let key = KeyPair::generate().map_err(|e| pki_error(&what, e))?;
     let cert = params
-        .signed_by(&key, &issuer)
+        .signed_by(key, &issuer)
         .map_err(|e| pki_error(&what, e))?;
-    Ok(Certified {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    Ok(cert.pem())
 }
 
 #[cfg(test)]
@@ -220,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_certified_key_never_shows_in_debug_output() {
-        let ca = new_ca("f", Validity::days_from_now(1).unwrap()).unwrap();
+        let ca = new_ca("f", 1, Validity::days_from_now(1).unwrap()).unwrap();
         let shown = format!("{ca:?}");
         let body = ca.key_pem.lines().nth(1).unwrap();
         assert!(

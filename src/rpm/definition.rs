@@ -1,12 +1,12 @@
 //! The RPM half of the package definition: header fields, dependencies and changelog from
 //! `rpm/<name>.toml`, scriptlets from `rpm/*.sh`, license and doc files named by the toml.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::spec::DefinitionDir;
 
 /// The fields file of a package inside the rpm/ directory: `<package>.toml`.
 pub fn fields_file(package: &str) -> String {
@@ -217,9 +217,14 @@ impl RpmDefinition {
     /// Reads `rpm/<package>.toml`, the scriptlets present beside it, and the license
     /// files it names (paths relative to the directory).
     pub fn load(dir: &Path, package: &str) -> Result<Self> {
-        let fields_file = fields_file(package);
-        let fields_path = dir.join(&fields_file);
-        let text = fs::read_to_string(&fields_path).at(&fields_path)?;
+        Self::load_from(&DefinitionDir::new(dir), &fields_file(package))
+    }
+
+    /// From a definition directory whose placeholders are filled (see [`DefinitionDir`]);
+    /// `fields_file` is the name of its fields file.
+    pub fn load_from(dir: &DefinitionDir, fields_file: &str) -> Result<Self> {
+        let fields_path = dir.path(fields_file);
+        let text = dir.text(fields_file)?;
         let bad = |reason: String| Error::Definition {
             path: fields_path.clone(),
             reason,
@@ -278,8 +283,8 @@ impl RpmDefinition {
 
         let mut scriptlets = Vec::new();
         for phase in Phase::ALL {
-            let path = dir.join(phase.file_name());
-            let Some(bytes) = fs::read(&path).optional_at(&path)? else {
+            let path = dir.path(phase.file_name());
+            let Some(bytes) = dir.read(phase.file_name())? else {
                 continue;
             };
             let body = String::from_utf8(bytes).map_err(|_| Error::Definition {
@@ -298,7 +303,7 @@ impl RpmDefinition {
         let read_files = |list: &[String], what: &str| -> Result<Vec<(String, Vec<u8>)>> {
             let mut files: Vec<(String, Vec<u8>)> = Vec::new();
             for rel in list {
-                let path = dir.join(rel);
+                let path = dir.path(rel);
                 let name = Path::new(rel)
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -307,9 +312,11 @@ impl RpmDefinition {
                 if files.iter().any(|(n, _)| *n == name) {
                     return Err(bad(format!("two {what} files are named {name}")));
                 }
-                let data = fs::read(&path).map_err(|e| Error::Definition {
-                    path: path.clone(),
-                    reason: format!("{what} file listed in {fields_file}: {e}"),
+                let data = dir.read(rel).and_then(|data| {
+                    data.ok_or_else(|| Error::Definition {
+                        path: path.clone(),
+                        reason: format!("{what} file listed in {fields_file} is missing"),
+                    })
                 })?;
                 files.push((name, data));
             }

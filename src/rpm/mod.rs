@@ -44,7 +44,7 @@ pub use verify::verify;
 
 use crate::compress::Resources;
 use crate::error::{Error, Result};
-use crate::spec::{Arch, PackageId};
+use crate::spec::{PackageId, Target};
 use crate::stage::{EntryKind, StagedTree};
 
 /// Recorded as the build host so that the host name of the building machine never enters
@@ -64,7 +64,7 @@ const DOC_DIR: &str = "/usr/share/doc";
 pub fn write_rpm(
     tree: &StagedTree,
     pkg: &PackageId,
-    arch: Arch,
+    arch: Target,
     def: &RpmDefinition,
     resources: &Resources,
     out: &mut dyn Write,
@@ -81,7 +81,7 @@ pub fn write_rpm(
 pub fn build_rpm(
     tree: &StagedTree,
     pkg: &PackageId,
-    arch: Arch,
+    arch: Target,
     def: &RpmDefinition,
     resources: &Resources,
 ) -> Result<::rpm::Package> {
@@ -102,7 +102,7 @@ pub fn build_rpm(
 fn builder(
     tree: &StagedTree,
     pkg: &PackageId,
-    arch: Arch,
+    arch: Target,
     def: &RpmDefinition,
     mtime: u32,
 ) -> std::result::Result<PackageBuilder, ::rpm::Error> {

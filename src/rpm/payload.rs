@@ -20,7 +20,7 @@ use super::archive_size::set_archive_size;
 use super::XZ_LEVEL;
 use crate::compress::{self, LargeFile, Resources};
 use crate::error::{Error, Result};
-use crate::spec::Arch;
+use crate::spec::Target;
 
 const COMPRESSOR: u32 = IndexTag::RPMTAG_PAYLOADCOMPRESSOR as u32;
 const FLAGS: u32 = IndexTag::RPMTAG_PAYLOADFLAGS as u32;
@@ -31,7 +31,7 @@ const REGION: u32 = IndexTag::RPMTAG_HEADERIMMUTABLE as u32;
 /// the blocks of `large_files`, and rewrites the headers to match.
 pub fn compress_payload(
     package: &mut Package,
-    arch: Arch,
+    arch: Target,
     large_files: &[LargeFile],
     resources: &Resources,
 ) -> Result<()> {

@@ -9,7 +9,7 @@ use ::rpm::{DependencyFlags, DigestAlgorithm, FileFlags, FileType, IndexSignatur
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::spec::Version;
+use crate::spec::{Arch, Version};
 use crate::stage::{Entry, TreeBuilder};
 
 const MTIME: u64 = 1_760_155_140;
@@ -164,7 +164,7 @@ fn build_bytes(tree: &StagedTree, def: &RpmDefinition) -> Vec<u8> {
     write_rpm(
         tree,
         &id(),
-        Arch::Amd64,
+        Arch::Amd64.into(),
         def,
         &crate::compress::Resources::for_tests(),
         &mut out,
@@ -420,7 +420,7 @@ fn signing_keeps_the_archive_size() {
     let built = build_rpm(
         &tree,
         &id(),
-        Arch::Amd64,
+        Arch::Amd64.into(),
         &def,
         &crate::compress::Resources::for_tests(),
     )

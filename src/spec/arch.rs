@@ -116,6 +116,47 @@ impl Arch {
     }
 }
 
+/// What a package is built for: one upstream arch, or every arch (files that are the same
+/// everywhere, such as a forest's trust package).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Arch(Arch),
+    Independent,
+}
+
+impl Target {
+    /// `Architecture:` of a .deb (`all` for an independent package).
+    pub fn deb(self) -> &'static str {
+        match self {
+            Target::Arch(arch) => arch.deb(),
+            Target::Independent => "all",
+        }
+    }
+
+    /// An RPM's arch (`noarch` for an independent package).
+    pub fn rpm(self) -> &'static str {
+        match self {
+            Target::Arch(arch) => arch.rpm(),
+            Target::Independent => "noarch",
+        }
+    }
+}
+
+impl From<Arch> for Target {
+    fn from(arch: Arch) -> Self {
+        Target::Arch(arch)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Arch(arch) => arch.fmt(f),
+            Target::Independent => f.pad("all"),
+        }
+    }
+}
+
 /// Every name `--arch` accepts, for error messages.
 pub fn known_names() -> String {
     Arch::ALL

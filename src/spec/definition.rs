@@ -23,6 +23,9 @@ pub struct Definition {
     pub debian_dir: PathBuf,
     /// `rpm/`: `<name>.toml` (header fields), scriptlets, rpmlintrc.
     pub rpm_dir: PathBuf,
+    /// `trust/`: the definition of a forest's trust package (`debian/`, `rpm/`, `files/`),
+    /// with `@FOREST@` and `@REPO@` placeholders.
+    pub trust_dir: PathBuf,
     pub mirror: String,
     pub upstream: Upstream,
     pub assets: Vec<Asset>,
@@ -110,6 +113,7 @@ struct RawDefinition {
     revision: String,
     debian: PathBuf,
     rpm: PathBuf,
+    trust: PathBuf,
     mirror: String,
     assets: Vec<RawAsset>,
     repository: RawRepository,
@@ -241,6 +245,7 @@ impl Definition {
             revision: raw.revision,
             debian_dir: dir.join(raw.debian),
             rpm_dir: dir.join(raw.rpm),
+            trust_dir: dir.join(raw.trust),
             mirror: raw.mirror,
             upstream,
             assets,
@@ -324,6 +329,7 @@ name = "nimsforest-nats"
 revision = "1"
 debian = "debian/"
 rpm = "rpm/"
+trust = "trust/"
 mirror = "https://example.invalid/releases"
 assets = [
   { source = "$upstream/nats-server", dest = "/opt/nimsforest/bin/nats-server", mode = "0755" },

@@ -2,10 +2,12 @@
 
 mod arch;
 mod definition;
+mod files;
 mod version;
 
-pub use arch::{known_names as known_arch_names, Arch, ElfIdent};
+pub use arch::{known_names as known_arch_names, Arch, ElfIdent, Target};
 pub use definition::{Asset, AssetSource, Definition, Repository, Upstream};
+pub use files::DefinitionDir;
 pub use version::{check_upstream, Version};
 
 /// A package format.

@@ -25,6 +25,15 @@ impl Version {
         })
     }
 
+    /// A package version that is a counter (`7`, revision `1`), such as a forest's trust
+    /// package's: every change is a new number.
+    pub fn counter(n: u64) -> Self {
+        Self {
+            upstream: n.to_string(),
+            revision: "1".into(),
+        }
+    }
+
     /// `2.15.1-1`; a pre-release sorts before its release (`2.12.0~RC.1-1`).
     pub fn deb(&self) -> String {
         format!("{}-{}", self.rpm_version(), self.revision)

@@ -146,7 +146,7 @@ impl Project {
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("manifest");
         std::fs::write(dir.path().join("Cargo.toml"), with_fixture_pins(&manifest))
             .expect("write manifest");
-        for sub in ["debian", "rpm", "assets"] {
+        for sub in ["debian", "rpm", "assets", "trust"] {
             copy_dir(&root.join(sub), &dir.path().join(sub));
         }
         let cache = dir.path().join("cache");

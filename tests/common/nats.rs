@@ -182,17 +182,22 @@ impl Nats {
 
     /// (messages, last sequence) of a stream.
     pub fn stream_state(&self, name: &str) -> Result<(u64, u64), String> {
+        let info = self.stream_info(name)?;
+        Ok((info.state.messages, info.state.last_sequence))
+    }
+
+    fn stream_info(&self, name: &str) -> Result<stream::Info, String> {
         self.runtime.block_on(async {
             let mut stream = self
                 .jetstream
                 .get_stream(name)
                 .await
                 .map_err(|e| format!("stream {name}: {e}"))?;
-            let info = stream
+            stream
                 .info()
                 .await
-                .map_err(|e| format!("stream {name} info: {e}"))?;
-            Ok((info.state.messages, info.state.last_sequence))
+                .cloned()
+                .map_err(|e| format!("stream {name} info: {e}"))
         })
     }
 
@@ -216,4 +221,73 @@ impl Nats {
             Ok(messages)
         })
     }
+}
+
+impl Nats {
+    /// The servers holding a stream's replicas: its leader first, then the others.
+    pub fn stream_peers(&self, name: &str) -> Result<Vec<String>, String> {
+        let cluster = self
+            .stream_info(name)?
+            .cluster
+            .ok_or("no cluster information")?;
+        let mut peers: Vec<String> = cluster.leader.into_iter().collect();
+        peers.extend(cluster.replicas.into_iter().map(|r| r.name));
+        Ok(peers)
+    }
+
+    /// Whether the client still has its connection (it does not reconnect after a server
+    /// refused it).
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// The certificate (PEM) a NATS server presents on `host:port` to a peer presenting
+/// `cert`: on a client port (a user's certificate) the server's INFO line comes first, on
+/// a route port (a node's) TLS does.
+pub fn presented_certificate(
+    host: &str,
+    port: u16,
+    info_first: bool,
+    ca: &Path,
+    cert: (&Path, &Path),
+) -> String {
+    const SCRIPT: &str = "import socket, ssl, sys\n\
+        host, port, ca, cert, key, info = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]\n\
+        s = socket.create_connection((host, port), timeout=10)\n\
+        f = s.makefile('rb'); info == 'info' and f.readline()\n\
+        c = ssl.create_default_context(cafile=ca); c.check_hostname = False\n\
+        c.load_cert_chain(cert, key)\n\
+        t = c.wrap_socket(s)\n\
+        sys.stdout.write(ssl.DER_cert_to_PEM_cert(t.getpeercert(binary_form=True)))\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, host, &port.to_string()])
+        .args([ca, cert.0, cert.1])
+        .arg(if info_first { "info" } else { "tls" })
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "TLS to {host}:{port}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("PEM")
+}
+
+/// `openssl x509 -noout FIELD` of a PEM certificate (`-enddate`, `-issuer`).
+pub fn certificate_field(pem: &str, field: &str) -> String {
+    use std::io::Write;
+    let mut x509 = std::process::Command::new("openssl")
+        .args(["x509", "-noout", field])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    x509.stdin
+        .take()
+        .expect("stdin")
+        .write_all(pem.as_bytes())
+        .expect("write");
+    let out = x509.wait_with_output().expect("openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nimsforest_pkg::cloudinit::{node_info_json, user_data, Access, CloudInit, NODE_INFO};
-use nimsforest_pkg::forest::{Forest, NodeSecrets, Validity, NODE_FILES};
+use nimsforest_pkg::forest::{Forest, NodeSecrets, Validity};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm};
 
 use crate::harness::*;
@@ -56,15 +56,10 @@ fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
 /// Node node-1's share of a forest made by the library.
 fn node_secrets() -> NodeSecrets {
     let dir = tempfile::tempdir().unwrap();
-    let forest = Forest::create(dir.path(), "forest-1", 30, 30).unwrap();
+    let mut forest = Forest::create(dir.path(), "forest-1", 30, 30, 1_790_000_000).unwrap();
     let address = ["10.0.0.1".parse().unwrap()];
     forest
-        .issue_node(
-            "node-1",
-            &address,
-            Validity::days_from_now(30).unwrap(),
-            false,
-        )
+        .add_node("node-1", &address, Validity::days_from_now(30).unwrap())
         .unwrap();
     forest.node_secrets("node-1").unwrap()
 }
@@ -217,7 +212,8 @@ fn every_variant_passes_cloud_init_schema() {
             }
             let packages = yaml_query(&file, "d['packages']");
             let want = match (rpm, cluster) {
-                (_, true) => "['nimsforest-nats']",
+                // The forest's trust package, after the server it depends on.
+                (_, true) => "['nimsforest-nats', 'nimsforest-forest-forest-1']",
                 (false, false) => "['nimsforest-nats=2.14.6-*']",
                 (true, false) => "['nimsforest-nats-2.14.6']",
             };
@@ -235,7 +231,7 @@ fn every_variant_passes_cloud_init_schema() {
                     ),
                 );
                 assert_eq!(Some(written), node_info_json(&cfg).unwrap());
-                // The node's share of the forest: root-only, byte for byte.
+                // The node's one secret, its key: root-only, byte for byte.
                 let secrets = cfg.forest_secrets.as_ref().unwrap();
                 for (name, content) in secrets.files() {
                     let path = format!("/etc/nimsforest/forest/{name}");
@@ -368,7 +364,10 @@ fn node_info_makes_the_cluster_conf() {
         }
         let closed = conf.contains("verify_and_map: true")
             && conf.contains("user: \"urn:nimsforest:forest-1:route\"")
-            && conf.contains("include \"forest/auth.conf\"");
+            && conf.contains("include \"forest.conf\"")
+            && conf.contains("pinned_certs: $FOREST_NODE_PINS")
+            && conf.contains("pinned_certs: $FOREST_USER_PINS")
+            && conf.contains("cert_file: \"/usr/share/nimsforest/forest/nodes/node-1.pem\"");
         assert_eq!(closed, mode == "closed", "{mode}:\n{conf}");
         assert_eq!(
             conf.contains("# INSECURE"),
@@ -377,25 +376,23 @@ fn node_info_makes_the_cluster_conf() {
         );
         if mode == "unguarded" {
             assert!(
-                stderr.contains("warning") && stderr.contains("no forest secrets"),
+                stderr.contains("warning") && stderr.contains("no key of the forest"),
                 "{stderr}"
             );
             assert!(conf.contains("this node stays single"), "{conf}");
         }
     }
-    // Secrets with one file missing: refused, naming it.
+    // A node's key without the forest it belongs to: refused, naming both.
     let dir = tempfile::tempdir().unwrap();
     let etc = dir.path().join("etc");
     std::fs::create_dir_all(etc.join("forest")).unwrap();
-    for name in NODE_FILES.iter().filter(|n| **n != "auth.conf") {
-        std::fs::write(etc.join("forest").join(name), "x").unwrap();
-    }
+    std::fs::write(etc.join("forest/node-key.pem"), "x").unwrap();
     let node_info = dir.path().join("node-info.json");
-    std::fs::write(&node_info, "{\"forest_id\": \"f\", \"routes\": []}").unwrap();
+    std::fs::write(&node_info, "{\"routes\": []}").unwrap();
     let out = cluster_conf(&etc, &node_info);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("no auth.conf"),
+        !out.status.success() && stderr.contains("names no forest_id"),
         "{stderr}"
     );
     assert!(!etc.join("cluster.conf").exists());

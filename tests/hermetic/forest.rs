@@ -1,10 +1,11 @@
-//! A closed forest on loopback, as the package configures it: secrets made by
-//! `nimsforest-pkg forest`, cluster.conf written by the package's own
-//! `nimsforest-cluster-conf`, the package's nats.conf (ports and paths moved so that any
-//! user can run it), the real nats-server. Its own nodes form a route and its users get
-//! in; an anonymous client, a plaintext client, another forest's user, a node certificate
-//! posing as a user and a stranger server are refused, each with the server's log line.
-//! (tests/system/cluster.rs proves the same on booted nodes installed by cloud-init.)
+//! A closed forest on loopback, as the packages configure it: made by `nimsforest-pkg
+//! forest`, its trust package (the real .deb, unpacked) in place of an installed one, the
+//! node's key, cluster.conf written by the server package's own `nimsforest-cluster-conf`,
+//! the package's nats.conf (ports and paths moved so that any user can run it), the real
+//! nats-server. Its own nodes form a route and its users get in; strangers are refused,
+//! each with the server's log line; and every change of the forest (renewal, revocation)
+//! reaches a running server as a new trust package and a reload. (tests/system/trust.rs
+//! proves the same on booted nodes that take the packages from the repository.)
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::nats::{ClientTls, Nats};
+use crate::nats::{certificate_field, presented_certificate, ClientTls, Nats};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -26,24 +27,69 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A forest made by the tool, with node certificates for 127.0.0.1.
-fn forest(project: &Project, name: &str, id: &str, nodes: &[&str]) -> PathBuf {
-    let dir = project.path().join(name);
-    let d = dir.to_str().unwrap();
-    project.ok(&["forest", "init", "--dir", d, "--forest-id", id]);
-    for node in nodes {
-        project.ok(&[
-            "forest",
-            "node",
-            "--dir",
-            d,
-            "--name",
-            node,
-            "--address",
-            "127.0.0.1",
-        ]);
+/// A forest made by the tool, and where it writes its trust packages.
+pub struct TestForest {
+    pub dir: PathBuf,
+    pub out: PathBuf,
+}
+
+impl TestForest {
+    /// `forest init` and a node certificate for 127.0.0.1 for each of `nodes`.
+    pub fn new(project: &Project, name: &str, id: &str, nodes: &[&str]) -> Self {
+        let forest = Self {
+            dir: project.path().join(name),
+            out: project.path().join(format!("{name}-dist")),
+        };
+        forest.ok(project, &["init", "--forest-id", id]);
+        for node in nodes {
+            forest.ok(project, &["node", "--name", node, "--address", "127.0.0.1"]);
+        }
+        forest
     }
-    dir
+
+    /// `forest SUBCOMMAND --dir DIR --out OUT ARGS...`.
+    pub fn ok(&self, project: &Project, args: &[&str]) -> String {
+        let mut all = vec!["forest", args[0], "--dir"];
+        all.push(self.dir.to_str().unwrap());
+        if args[0] != "list" {
+            all.extend(["--out", self.out.to_str().unwrap()]);
+        }
+        all.extend_from_slice(&args[1..]);
+        project.ok(&all)
+    }
+
+    /// The newest trust package (.deb) written.
+    pub fn deb(&self) -> PathBuf {
+        let mut debs: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap().to_string();
+                let version = name.rsplit('_').nth(1).unwrap();
+                (version.split('-').next().unwrap().parse().unwrap(), p)
+            })
+            .collect();
+        debs.sort();
+        debs.pop().expect("a trust package").1
+    }
+
+    pub fn key(&self, node: &str) -> PathBuf {
+        self.dir.join("nodes").join(node).join("node-key.pem")
+    }
+}
+
+/// The trust package's files as a node has them: the .deb unpacked into `root`.
+pub fn install_trust(root: &Path, deb: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    tool_ok(
+        "dpkg-deb",
+        &["-x", deb.to_str().unwrap(), root.to_str().unwrap()],
+    );
+}
+
+fn trust_dir(root: &Path) -> PathBuf {
+    root.join("usr/share/nimsforest/forest")
 }
 
 struct Server {
@@ -64,22 +110,27 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Node `name` with `secrets`: (file in etc/forest, source file), its route port
-    /// `cluster_port`; `forest_id` and the routes to the ports `routes` (every node of the
-    /// forest, itself included, as Morpheus lists them) go into its node-info.json.
+    /// Node `name` with its `key` and the trust package unpacked in `trust`, its route
+    /// port `cluster_port`; `forest_id` and the routes to the ports `routes` (every node of
+    /// the forest, itself included, as Morpheus lists them) go into its node-info.json.
     fn start(
         name: &str,
         forest_id: &str,
-        secrets: &[(&str, PathBuf)],
+        trust: &Path,
+        key: &Path,
         cluster_port: u16,
         routes: &[u16],
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir_all(etc.join("forest")).unwrap();
-        for (file, source) in secrets {
-            std::fs::copy(source, etc.join("forest").join(file)).unwrap();
-        }
+        std::fs::copy(key, etc.join("forest/node-key.pem")).unwrap();
+        // What the package's /etc/nimsforest/forest.conf link points at, here.
+        std::os::unix::fs::symlink(
+            trust_dir(trust).join("forest.conf"),
+            etc.join("forest.conf"),
+        )
+        .unwrap();
         let (client_port, http_port) = (free_port(), free_port());
         let routes: Vec<String> = routes
             .iter()
@@ -99,6 +150,7 @@ impl Server {
             .env("NIMSFOREST_ETC", &etc)
             .env("NODE_INFO", &node_info)
             .env("NIMSFOREST_HOSTNAME", name)
+            .env("NIMSFOREST_TRUST", trust_dir(trust))
             // The test's own group (used only when the test runs as root).
             .env("NIMSFOREST_GROUP", "root")
             .output()
@@ -156,6 +208,41 @@ impl Server {
         format!("tls://127.0.0.1:{}", self.client_port)
     }
 
+    /// What `systemctl reload` does (after the unit's config check): SIGHUP, and the
+    /// server says it reloaded.
+    fn reload(&self) {
+        let before = self.log().matches("Reloaded server configuration").count();
+        tool_ok("kill", &["-HUP", &self.child.id().to_string()]);
+        let done = wait_for(Duration::from_secs(30), || {
+            (self.log().matches("Reloaded server configuration").count() > before).then_some(())
+        });
+        assert!(
+            done.is_some(),
+            "[{}] did not reload:\n{}",
+            self.name,
+            self.log()
+        );
+    }
+
+    /// The notAfter of the certificate the server presents on `port` to a peer presenting
+    /// `cert` (a user's on the client port, a node's on the route port).
+    fn presented_not_after(&self, port: u16, ca: &Path, cert: (&Path, &Path)) -> String {
+        let info_first = port == self.client_port;
+        let pem = presented_certificate("127.0.0.1", port, info_first, ca, cert);
+        certificate_field(&pem, "-enddate")
+    }
+
+    /// The client connection ids the server has open.
+    fn connection_ids(&self) -> Vec<u64> {
+        let url = format!("http://127.0.0.1:{}/connz", self.http_port);
+        let connz: Value =
+            serde_json::from_str(&reqwest::blocking::get(url).unwrap().text().unwrap()).unwrap();
+        connz["connections"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c["cid"].as_u64()).collect())
+            .unwrap_or_default()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -201,39 +288,32 @@ impl Server {
     }
 }
 
-fn node_secrets(forest: &Path, node: &str) -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("ca.pem", forest.join("ca.pem")),
-        ("auth.conf", forest.join("auth.conf")),
-        ("node.pem", forest.join("nodes").join(node).join("node.pem")),
-        (
-            "node-key.pem",
-            forest.join("nodes").join(node).join("node-key.pem"),
-        ),
-    ]
-}
-
 #[test]
 fn a_closed_forest_lets_in_its_own_nodes_and_users_and_no_one_else() {
     let project = Project::new();
-    let ours = forest(&project, "ours", "forest-1", &["node1", "node2"]);
-    let theirs = forest(&project, "theirs", "forest-2", &[]);
+    let forest = TestForest::new(&project, "ours", "forest-1", &["node1", "node2"]);
+    let ours = forest.dir.clone();
+    let theirs = TestForest::new(&project, "theirs", "forest-2", &[]).dir;
     // An impostor forest of the same name, made by the same tool: its CA has the name of
     // ours, not its key.
-    let impostor = forest(&project, "impostor", "forest-1", &["node1"]);
+    let impostor = TestForest::new(&project, "impostor", "forest-1", &["node1"]);
+    let trust = project.path().join("trust");
+    install_trust(&trust, &forest.deb());
 
     let ports = [free_port(), free_port()];
     let node1 = Server::start(
         "node1",
         "forest-1",
-        &node_secrets(&ours, "node1"),
+        &trust,
+        &forest.key("node1"),
         ports[0],
         &ports,
     );
     let node2 = Server::start(
         "node2",
         "forest-1",
-        &node_secrets(&ours, "node2"),
+        &trust,
+        &forest.key("node2"),
         ports[1],
         &ports,
     );
@@ -287,7 +367,7 @@ fn a_closed_forest_lets_in_its_own_nodes_and_users_and_no_one_else() {
     };
     let refused = Nats::connect_with(&[node1.url()], Some(&posing)).err();
     assert!(refused.is_some(), "a node certificate got in as a client");
-    node1.wait_for_log("authentication error");
+    node1.wait_for_log("TLS handshake error: certificate not pinned");
 
     // A plaintext client: the server wants TLS before anything else.
     let mut plain = TcpStream::connect(("127.0.0.1", node1.client_port)).unwrap();
@@ -318,15 +398,18 @@ fn a_closed_forest_lets_in_its_own_nodes_and_users_and_no_one_else() {
     const ROUTE_REFUSED: &str = "TLS route handshake error: tls: failed to verify certificate: \
                                  x509: certificate signed by unknown authority";
     let log_before = node1.log().matches(ROUTE_REFUSED).count();
+    let impostor_trust = project.path().join("impostor-trust");
+    install_trust(&impostor_trust, &impostor.deb());
+    std::fs::copy(
+        ours.join("ca.pem"),
+        trust_dir(&impostor_trust).join("ca.pem"),
+    )
+    .unwrap();
     let intruder = Server::start(
-        "intruder",
+        "node1",
         "forest-1",
-        &[
-            ("ca.pem", ours.join("ca.pem")),
-            ("auth.conf", impostor.join("auth.conf")),
-            ("node.pem", impostor.join("nodes/node1/node.pem")),
-            ("node-key.pem", impostor.join("nodes/node1/node-key.pem")),
-        ],
+        &impostor_trust,
+        &impostor.key("node1"),
         free_port(),
         &[node1.cluster_port],
     );
@@ -347,22 +430,149 @@ fn a_closed_forest_lets_in_its_own_nodes_and_users_and_no_one_else() {
     );
 }
 
+/// Every change of a forest reaches a running node as a new version of its trust package
+/// and a reload: renewed certificates are presented, with no route and no client dropped;
+/// a revoked node loses its routes and cannot come back; a revoked user's connection is
+/// dropped and it cannot connect again.
+#[test]
+fn trust_changes_apply_with_a_reload() {
+    let project = Project::new();
+    let forest = TestForest::new(&project, "f", "forest-1", &["node1", "node2"]);
+    // Each node has the trust package of its own (two machines).
+    let trusts = [project.path().join("trust1"), project.path().join("trust2")];
+    let install = |i: usize| install_trust(&trusts[i], &forest.deb());
+    install(0);
+    install(1);
+    let ports = [free_port(), free_port()];
+    let nodes = [
+        Server::start(
+            "node1",
+            "forest-1",
+            &trusts[0],
+            &forest.key("node1"),
+            ports[0],
+            &ports,
+        ),
+        Server::start(
+            "node2",
+            "forest-1",
+            &trusts[1],
+            &forest.key("node2"),
+            ports[1],
+            &ports,
+        ),
+    ];
+    let formed = wait_for(Duration::from_secs(30), || {
+        (nodes[0].routes() == ["node2"] && nodes[1].routes() == ["node1"]).then_some(())
+    });
+    assert!(formed.is_some(), "no route:\n{}", nodes[0].log());
+    let app = Nats::connect_with(
+        &[nodes[0].url()],
+        Some(&ClientTls::user(&forest.dir, "app")),
+    )
+    .expect("the app user connects");
+    app.round_trip("orders.new").unwrap();
+    let clients = nodes[0].connection_ids();
+
+    // Renewed: the new certificates are presented on both ports; nothing was dropped.
+    let ca = forest.dir.join("ca.pem");
+    let user = forest.dir.join("users/sys");
+    let (user_cert, user_key) = (user.join("user.pem"), user.join("user-key.pem"));
+    let node2 = forest.dir.join("nodes/node2");
+    let (node_cert, node_key) = (node2.join("node.pem"), node2.join("node-key.pem"));
+    let presented = |port| nodes[0].presented_not_after(port, &ca, (&user_cert, &user_key));
+    let before = presented(nodes[0].client_port);
+    forest.ok(&project, &["renew", "--days", "30"]);
+    install(0);
+    install(1);
+    nodes[0].reload();
+    nodes[1].reload();
+    let after = presented(nodes[0].client_port);
+    assert!(
+        after.starts_with("notAfter=") && after != before,
+        "{before} -> {after}"
+    );
+    let on_routes =
+        nodes[0].presented_not_after(nodes[0].cluster_port, &ca, (&node_cert, &node_key));
+    assert_eq!(on_routes, after);
+    assert_eq!(nodes[0].connection_ids(), clients, "a client was dropped");
+    assert_eq!(nodes[0].routes(), ["node2"]);
+    app.round_trip("orders.new").unwrap();
+    eprintln!("renewed: {before} -> {after}, routes and clients kept");
+
+    // node2 revoked: node1 applies it and drops node2's routes, which stay gone.
+    forest.ok(&project, &["revoke", "node2"]);
+    install(0);
+    nodes[0].reload();
+    let dropped = wait_for(Duration::from_secs(30), || {
+        nodes[0].routes().is_empty().then_some(())
+    });
+    assert!(
+        dropped.is_some(),
+        "node1 kept node2's route:\n{}",
+        nodes[0].log()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        nodes[0].routes().is_empty(),
+        "node2 came back: {:?}",
+        nodes[0].routes()
+    );
+    let refusals: Vec<String> = nodes[0]
+        .log()
+        .lines()
+        .filter(|l| l.to_lowercase().contains("pinned"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !refusals.is_empty(),
+        "no pinned-certificate refusal:\n{}",
+        nodes[0].log()
+    );
+    eprintln!("node2 revoked; node1 says:\n{}", refusals.join("\n"));
+
+    // The app user revoked: its connection is dropped and it cannot connect again.
+    forest.ok(&project, &["revoke", "app"]);
+    install(0);
+    nodes[0].reload();
+    let gone = wait_for(Duration::from_secs(30), || {
+        clients
+            .iter()
+            .all(|c| !nodes[0].connection_ids().contains(c))
+            .then_some(())
+    });
+    assert!(gone.is_some(), "the revoked user is still connected");
+    let again = Nats::connect_with(
+        &[nodes[0].url()],
+        Some(&ClientTls::user(&forest.dir, "app")),
+    );
+    assert!(again.is_err(), "a revoked user connected again");
+    let sys = Nats::connect_with(
+        &[nodes[0].url()],
+        Some(&ClientTls::user(&forest.dir, "sys")),
+    )
+    .expect("the sys user still connects");
+    sys.round_trip("ops.check").unwrap();
+}
+
 /// The forest commands as an operator meets them: keys never printed, nothing
 /// overwritten unasked, and a forest that is neither given nor declared open refused.
 #[test]
 fn the_forest_commands_refuse_what_they_cannot_do() {
     let project = Project::new();
-    let dir = project.path().join("f");
+    let forest = TestForest::new(&project, "f", "f-1", &[]);
+    let dir = forest.dir.clone();
     let d = dir.to_str().unwrap();
-    let out = project.ok(&["forest", "init", "--dir", d, "--forest-id", "f-1"]);
-    assert!(!out.contains("PRIVATE KEY"), "{out}");
     let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("."), mode("ca-key.pem")), (0o700, 0o600));
 
     let (stderr, code) = project.fails(&["forest", "init", "--dir", d, "--forest-id", "f-1"]);
     assert!(stderr.contains("forest.toml: already exists"), "{stderr}");
     assert_eq!(code, 1);
-    project.ok(&[
+    let out = forest.ok(&project, &["node", "--name", "n1", "--address", "10.0.0.1"]);
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+    assert!(out.contains("trust version 2: added node n1"), "{out}");
+    let (stderr, code) = project.fails(&[
         "forest",
         "node",
         "--dir",
@@ -372,9 +582,8 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
         "--address",
         "10.0.0.1",
     ]);
-    let (stderr, code) = project.fails(&["forest", "node", "--dir", d, "--name", "n1"]);
     assert!(
-        stderr.contains("node n1: already has a key") && stderr.contains("--renew"),
+        stderr.contains("node n1: already has a key") && stderr.contains("forest renew n1"),
         "{stderr}"
     );
     assert_eq!(code, 2);
@@ -390,6 +599,31 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
     ]);
     assert!(stderr.contains("10.0.0.300"), "{stderr}");
     assert_eq!(code, 2);
+    for (args, says) in [
+        (vec!["revoke", "n1"], "last trusted node"),
+        (vec!["revoke", "sys"], "last system user"),
+        (vec!["revoke", "nobody"], "no node or user"),
+        (vec!["renew", "--days", "4000"], "forest CA's notAfter"),
+        (vec!["rotate-ca"], ""),
+        (vec!["rotate-ca"], "--server"),
+    ] {
+        let mut all = vec!["forest", args[0], "--dir", d, "--out"];
+        let out = forest.out.to_str().unwrap().to_string();
+        all.push(&out);
+        all.extend(&args[1..]);
+        if says.is_empty() {
+            project.ok(&all);
+            continue;
+        }
+        let (stderr, code) = project.fails(&all);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(code, 2, "{args:?}");
+    }
+    let list = forest.ok(&project, &["list"]);
+    assert!(
+        list.contains("CA rotation at Trusted") && list.contains("node  n1"),
+        "{list}"
+    );
 
     let key = project.path().join("repo.asc");
     std::fs::write(
@@ -440,15 +674,17 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
     let user_data = project.ok(&with(&base, &["--forest", d, "--server-name", "n1"]));
     let node_key = std::fs::read_to_string(dir.join("nodes/n1/node-key.pem")).unwrap();
     let ca_key = std::fs::read_to_string(dir.join("ca-key.pem")).unwrap();
-    let line = node_key.lines().nth(1).unwrap();
     assert!(
-        user_data.contains(line),
+        user_data.contains(node_key.lines().nth(1).unwrap()),
         "the node's key is not in its user-data"
     );
-    let ca_line = ca_key.lines().nth(1).unwrap();
     assert!(
-        !user_data.contains(ca_line),
+        !user_data.contains(ca_key.lines().nth(1).unwrap()),
         "the CA key left the build machine"
+    );
+    assert!(
+        user_data.contains("  - \"nimsforest-forest-f-1\"\n"),
+        "{user_data}"
     );
     let open = project.ok(&with(
         &base,

@@ -341,7 +341,7 @@ fn secret_directories_ignore_the_umask() {
     ] {
         assert_eq!(mode(&f.join(key)), 0o600, "{key}");
     }
-    for public in ["ca.pem", "forest.toml", "auth.conf", "nodes/n1/node.pem"] {
+    for public in ["ca.pem", "forest.toml", "nodes/n1/node.pem"] {
         assert_eq!(mode(&f.join(public)), 0o644, "{public}");
     }
 

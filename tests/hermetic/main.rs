@@ -34,4 +34,5 @@ mod repo_apt;
 mod repo_dnf;
 mod s3_publish;
 mod sign;
+mod trust_package;
 mod workflow;

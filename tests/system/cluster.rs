@@ -41,8 +41,15 @@ pub struct Cluster {
     // the containers in them.
     pub nodes: Vec<Node>,
     pub network: Network,
-    /// The forest's secrets, made by `nimsforest-pkg forest` (in the project's directory).
+    /// The forest, made by `nimsforest-pkg forest` (in the project's directory).
     pub forest: PathBuf,
+    /// Where the forest's commands write its trust packages.
+    pub trust_dist: PathBuf,
+    /// The repository the nodes read: the shared one, with the forest's trust packages
+    /// published into it.
+    pub repo: PathBuf,
+    /// The routes every node's user-data lists.
+    pub routes: Vec<String>,
     pub project: Project,
 }
 
@@ -51,7 +58,6 @@ impl Cluster {
     /// or the newest) and waits until the cluster has formed; returns it and how long
     /// that took from the first boot.
     pub fn form(version: Option<&str>) -> (Self, Duration) {
-        let repo = repository();
         let project = Project::new();
         let mut network = Network::new();
         let rootfs = CLOUD_IMAGE.cached();
@@ -62,49 +68,23 @@ impl Cluster {
             .iter()
             .map(|n| format!("nats-route://{}:6222", n.address))
             .collect();
-        let forest = project.path().join(FOREST);
-        let forest_dir = forest.to_str().expect("utf-8");
-        project.ok(&["forest", "init", "--dir", forest_dir, "--forest-id", FOREST]);
-        let key = repo.public.join("nimsforest.asc");
+        let mut cluster = Self {
+            forest: project.path().join(FOREST),
+            trust_dist: project.path().join("trust-dist"),
+            repo: project.path().join("repo"),
+            routes,
+            nodes: Vec::new(),
+            network,
+            project,
+        };
+        repository().copy_to(&cluster.repo);
+        cluster.forest_ok(&["init", "--forest-id", FOREST]);
+        for node in &nodes {
+            cluster.forest_ok(&["node", "--name", &node.name, "--address", &node.address]);
+        }
+        cluster.publish_trust();
         for node in &mut nodes {
-            project.ok(&[
-                "forest",
-                "node",
-                "--dir",
-                forest_dir,
-                "--name",
-                &node.name,
-                "--address",
-                &node.address,
-            ]);
-            let url = format!("http://127.0.0.1:{REPO_PORT}");
-            let mut args = vec![
-                "cloud-init",
-                "--url",
-                &url,
-                "--key",
-                key.to_str().expect("utf-8"),
-                "--forest",
-                forest_dir,
-                "--server-name",
-                &node.name,
-            ];
-            for route in &routes {
-                args.extend(["--route", route.as_str()]);
-            }
-            if let Some(version) = version {
-                args.extend(["--version", version]);
-            }
-            let user_data = project.ok(&args);
-            node.serve(&repo.public, REPO_PORT);
-            node.write(
-                "/var/lib/cloud/seed/nocloud/user-data",
-                user_data.as_bytes(),
-            );
-            node.write(
-                "/var/lib/cloud/seed/nocloud/meta-data",
-                format!("instance-id: {0}\nlocal-hostname: {0}\n", node.name).as_bytes(),
-            );
+            cluster.seed(node, version);
         }
 
         let started = Instant::now();
@@ -115,36 +95,137 @@ impl Cluster {
         });
         let booted = started.elapsed();
         for node in &nodes {
-            let (ok, status) = node.run(&["cloud-init", "status", "--long"]);
-            assert!(
-                ok && status.contains("status: done"),
-                "[{}] cloud-init:\n{status}\n{}",
-                node.name,
-                node.run(&["tail", "-n", "60", "/var/log/cloud-init-output.log"])
-                    .1
-            );
-            let cluster_conf = node.read("/etc/nimsforest/cluster.conf");
-            for route in &routes {
-                assert!(cluster_conf.contains(route.as_str()), "{cluster_conf}");
-            }
-            assert!(
-                cluster_conf.contains("verify_and_map: true"),
-                "[{}] not closed:\n{cluster_conf}",
-                node.name
-            );
+            cluster.check_installed(node);
         }
-        let cluster = Self {
-            nodes,
-            network,
-            forest,
-            project,
-        };
+        cluster.nodes = nodes;
         cluster.wait_until_formed();
         let formed = started.elapsed();
         eprintln!(
             "3 nodes booted and installed by cloud-init in {booted:.1?}; cluster formed {formed:.1?} after the first boot"
         );
         (cluster, formed)
+    }
+
+    /// `nimsforest-pkg forest SUBCOMMAND --dir FOREST --out TRUST_DIST ARGS...`.
+    pub fn forest_ok(&self, args: &[&str]) -> String {
+        let mut all = vec!["forest", args[0], "--dir"];
+        all.push(self.forest.to_str().expect("utf-8"));
+        all.extend(["--out", self.trust_dist.to_str().expect("utf-8")]);
+        all.extend_from_slice(&args[1..]);
+        self.project.ok(&all)
+    }
+
+    /// Publishes the forest's trust packages into the nodes' repository (`repo`).
+    pub fn publish_trust(&self) {
+        repository().publish(&self.project, &self.trust_dist, &self.repo);
+    }
+
+    /// The forest's current trust version (forest.toml's history).
+    pub fn trust_version(&self) -> u64 {
+        nimsforest_pkg::forest::Forest::open(&self.forest)
+            .expect("the forest")
+            .version()
+    }
+
+    /// The user-data of `node` (a node of the forest) and its NoCloud seed, the
+    /// repository served on its loopback; not started.
+    pub fn seed(&self, node: &mut Node, version: Option<&str>) {
+        let key = self.repo.join("nimsforest.asc");
+        let url = format!("http://127.0.0.1:{REPO_PORT}");
+        let forest = self.forest.to_str().expect("utf-8");
+        let mut args = vec![
+            "cloud-init",
+            "--url",
+            &url,
+            "--key",
+            key.to_str().expect("utf-8"),
+            "--forest",
+            forest,
+            "--server-name",
+            &node.name,
+        ];
+        for route in &self.routes {
+            args.extend(["--route", route.as_str()]);
+        }
+        if let Some(version) = version {
+            args.extend(["--version", version]);
+        }
+        let user_data = self.project.ok(&args);
+        node.serve(&self.repo, REPO_PORT);
+        node.write(
+            "/var/lib/cloud/seed/nocloud/user-data",
+            user_data.as_bytes(),
+        );
+        node.write(
+            "/var/lib/cloud/seed/nocloud/meta-data",
+            format!("instance-id: {0}\nlocal-hostname: {0}\n", node.name).as_bytes(),
+        );
+    }
+
+    /// cloud-init finished, and the node is closed: its cluster.conf lists the routes and
+    /// its trust package is installed.
+    fn check_installed(&self, node: &Node) {
+        let (ok, status) = node.run(&["cloud-init", "status", "--long"]);
+        assert!(
+            ok && status.contains("status: done"),
+            "[{}] cloud-init:\n{status}\n{}",
+            node.name,
+            node.run(&["tail", "-n", "60", "/var/log/cloud-init-output.log"])
+                .1
+        );
+        let cluster_conf = node.read("/etc/nimsforest/cluster.conf");
+        for route in &self.routes {
+            assert!(cluster_conf.contains(route.as_str()), "{cluster_conf}");
+        }
+        assert!(
+            cluster_conf.contains("verify_and_map: true")
+                && cluster_conf.contains("pinned_certs: $FOREST_NODE_PINS"),
+            "[{}] not closed:\n{cluster_conf}",
+            node.name
+        );
+        node.ok(&["dpkg", "-s", &format!("nimsforest-forest-{FOREST}")]);
+    }
+
+    /// What the nodes' timer does, started at once instead of waiting for it (the test
+    /// says so): each node takes the newest trust package from the repository and applies
+    /// it with a reload. Returns, for each node, how long from now until its server
+    /// reported the forest's current trust version.
+    pub fn apply_trust(&self, nodes: &[usize]) -> Vec<Duration> {
+        let want = self.trust_version();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for &i in nodes {
+                let node = &self.nodes[i];
+                scope.spawn(move || {
+                    node.ok(&["systemctl", "start", "nimsforest-forest-update.service"]);
+                });
+            }
+        });
+        nodes
+            .iter()
+            .map(|&i| {
+                let node = &self.nodes[i];
+                wait_for(Duration::from_secs(120), || {
+                    (trust_of(node) == Some(want)).then(|| started.elapsed())
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "[{}] did not apply trust version {want} (has {:?}):\n{}",
+                        node.name,
+                        trust_of(node),
+                        node.run(&[
+                            "journalctl",
+                            "-u",
+                            "nimsforest-forest-update",
+                            "--no-pager",
+                            "-n",
+                            "40"
+                        ])
+                        .1
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn urls(&self) -> Vec<String> {
@@ -164,7 +245,8 @@ impl Cluster {
         .unwrap_or_else(|| panic!("no client connection to {urls:?}"))
     }
 
-    /// Every node routes to the other two, and all agree on one meta leader of three peers.
+    /// Every node routes to every other, and all agree on one meta leader of as many peers
+    /// as there are nodes.
     pub fn formed(&self) -> Result<(), String> {
         let mut leaders = Vec::new();
         for node in &self.nodes {
@@ -184,7 +266,7 @@ impl Cluster {
             let meta = &jsz["meta_cluster"];
             let leader = meta["leader"].as_str().unwrap_or_default().to_string();
             let size = meta["cluster_size"].as_u64().unwrap_or(0);
-            if leader.is_empty() || size != 3 {
+            if leader.is_empty() || size != self.nodes.len() as u64 {
                 return Err(format!("{}: meta cluster {meta}", node.name));
             }
             leaders.push(leader);
@@ -213,6 +295,12 @@ impl Cluster {
             panic!("replicas of {STREAM} did not reach {last}: {seqs:?}");
         }
     }
+}
+
+/// The trust version a node's server applied (its /varz metadata), if it answers.
+pub fn trust_of(node: &Node) -> Option<u64> {
+    let varz = monitor(node, "/varz").ok()?;
+    varz["metadata"]["nimsforest_trust"].as_str()?.parse().ok()
 }
 
 /// A node's client port, over TLS (a closed forest's clients use no other).
@@ -388,10 +476,14 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Publishes to STREAM through every node.
     pub fn start(cluster: &Cluster) -> Self {
+        Self::start_on(cluster.urls(), cluster.app(), "events.new".into())
+    }
+
+    /// Publishes to `subject` through the servers at `urls`, as the user of `tls`.
+    pub fn start_on(urls: Vec<String>, tls: ClientTls, subject: String) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let urls = cluster.urls();
-        let tls = cluster.app();
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -405,7 +497,7 @@ impl Publisher {
                     loop {
                         record.attempts += 1;
                         match client.publish_with_id(
-                            "events.new",
+                            &subject,
                             &id.to_string(),
                             payload.as_bytes(),
                             Duration::from_secs(2),
@@ -437,9 +529,20 @@ impl Publisher {
 /// Every acknowledged message is in the stream exactly once, enough was published, and
 /// publishing never stalled longer than one leader election.
 pub fn assert_nothing_lost(cluster: &Cluster, record: &PublishRecord, what: &str) {
+    assert_nothing_lost_in(cluster, record, what, STREAM, 2);
+}
+
+/// The same for `stream`, read through node `reader`.
+pub fn assert_nothing_lost_in(
+    cluster: &Cluster,
+    record: &PublishRecord,
+    what: &str,
+    stream: &str,
+    reader: usize,
+) {
     let stored = cluster
-        .client(2)
-        .read_stream(STREAM)
+        .client(reader)
+        .read_stream(stream)
         .expect("read the stream");
     eprintln!(
         "{what}: {} publish attempts, {} failed and retried, {} acknowledged, {} read back; longest publish gap {:.2?}",

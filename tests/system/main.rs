@@ -22,3 +22,4 @@ mod forest;
 mod install;
 mod node;
 mod private_repo;
+mod trust;

@@ -623,8 +623,9 @@ impl Node {
         }
     }
 
-    /// Stops the container at once (the test is over; nothing in it needs a clean stop).
-    fn kill(&mut self) {
+    /// Stops the container at once, as a VM is deleted (and when the test is over:
+    /// nothing in it needs a clean stop).
+    pub fn destroy(&mut self) {
         if let Some(mut booted) = self.booted.take() {
             if booted.init != 0 {
                 // SIGKILL to PID 1 of a PID namespace ends every process in it.
@@ -651,7 +652,7 @@ impl Drop for Node {
             let _ = writeln!(stderr, "[{}] console:\n{}", self.name, self.console());
         }
         self.servers.clear();
-        self.kill();
+        self.destroy();
         self.unmount_chroot_mounts();
         let root = self.root();
         if !tool("umount", &[root.to_str().expect("utf-8")]).0 {

@@ -261,6 +261,26 @@ fn published() -> &'static Published {
     })
 }
 
+/// Publishes the packages in `dist` into the shared store, signed with its key.
+fn publish_into_store(project: &Project, dist: &Path) {
+    let p = published();
+    let mut cmd = project.command(&[
+        "repo",
+        "--dist",
+        dist.to_str().unwrap(),
+        "--out",
+        &p.server.url("repo"),
+        "--signing-key",
+        p.keys.join("nimsforest-signing-key.asc").to_str().unwrap(),
+    ]);
+    let out = p.server.configure(&mut cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The user-data `cloud-init` makes for a node of this repository, with `extra` options.
 fn user_data(port: u16, rpm: bool, extra: &[&str]) -> String {
     let p = published();
@@ -567,7 +587,7 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
             .filter(|l| {
                 *l != "package_update: true"
                     && *l != "packages:"
-                    && !l.starts_with("  - \"nimsforest-nats")
+                    && !l.starts_with("  - \"nimsforest-")
             })
             .map(|l| format!("{l}\n"))
             .collect()
@@ -577,6 +597,7 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
     let mut network = Network::new();
     let project = Project::new();
     let forest = project.path().join("forest-r");
+    let trust = project.path().join("trust");
     project.ok(&[
         "forest",
         "init",
@@ -584,6 +605,8 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
         &s(&forest),
         "--forest-id",
         "forest-r",
+        "--out",
+        &s(&trust),
     ]);
     let granted_address = network.next_address();
     project.ok(&[
@@ -595,7 +618,11 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
         "rpm-granted",
         "--address",
         &granted_address,
+        "--out",
+        &s(&trust),
     ]);
+    // The forest's trust package goes into the same store, beside the server's.
+    publish_into_store(&project, &trust);
     let cases = [
         (
             "rpm-granted",
@@ -673,7 +700,11 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
             "/root/debian-base-provides.rpm",
         ]);
         if *allowed {
-            dnf(node, &["install", "nimsforest-nats"], &[]);
+            let mut packages = vec!["install", "nimsforest-nats"];
+            if name == "rpm-granted" {
+                packages.push("nimsforest-forest-forest-r");
+            }
+            dnf(node, &packages, &[]);
             node.ok(&["rpm", "-q", "nimsforest-nats"]);
             assert_eq!(
                 node.run(&["systemctl", "is-active", "nimsforest-nats"])
@@ -706,19 +737,16 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
         owner_and_mode(granted, "/etc/dnf/vars/nimsforest_password"),
         (0, 0, 0o600)
     );
-    // Closed: the secrets are the server's group's alone, and only the forest's user gets
-    // in over TLS.
+    // Closed: the key is the server's group's alone, and only the forest's user gets in
+    // over TLS.
     let conf = granted.read("/etc/nimsforest/cluster.conf");
     assert!(conf.contains("verify_and_map: true"), "{conf}");
     let group = granted.ok(&["getent", "group", "nimsforest"]);
     let gid: u32 = group.split(':').nth(2).unwrap().trim().parse().unwrap();
-    for file in ["ca.pem", "node.pem", "node-key.pem", "auth.conf"] {
-        assert_eq!(
-            owner_and_mode(granted, &format!("/etc/nimsforest/forest/{file}")),
-            (0, gid, 0o640),
-            "{file}"
-        );
-    }
+    assert_eq!(
+        owner_and_mode(granted, "/etc/nimsforest/forest/node-key.pem"),
+        (0, gid, 0o640)
+    );
     let url = [format!("tls://{granted_address}:4222")];
     let app = crate::nats::ClientTls::user(&forest, "app");
     let client = wait_for(std::time::Duration::from_secs(60), || {

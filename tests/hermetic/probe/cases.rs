@@ -199,7 +199,7 @@ pub(super) fn fixtures(project: &Project) -> Vec<String> {
         std::fs::write(&path, change(text)).unwrap();
     };
     edit("forest-badname/forest.toml", &|t| {
-        t.replace("[users]\n", "[users]\n\"../../evil\" = \"app\"\n")
+        t.replace("[users.app]", "[users.\"../../evil\"]")
     });
     edit("forest-badid/forest.toml", &|t| {
         t.replace("forest-id = \"probe\"", "forest-id = \"probe forest\"")
@@ -424,7 +424,7 @@ pub(super) fn cloud_init() -> Vec<Case> {
 pub(super) fn forest() -> Vec<Case> {
     let init = |extra: &[&str]| os(&[&["forest", "init", "--dir", "new-forest", "--forest-id", "x"][..], extra].concat());
     let node = |extra: &[&str]| os(&[&["forest", "node", "--dir", "forest", "--name", "n3", "--address", "10.0.0.3"][..], extra].concat());
-    let dir_os = |dir: OsString| { let mut a = os(&["forest", "node", "--name", "n3", "--dir"]); a.push(dir); a };
+    let dir_os = |dir: OsString| { let mut a = os(&["forest", "node", "--name", "n3", "--address", "10.0.0.3", "--dir"]); a.push(dir); a };
     vec![
         Case::new("forest init over a forest", &["forest", "init", "--dir", "forest", "--forest-id", "x"]).code(1).says("already exists"),
         Case::new("forest init a non-empty directory", &["forest", "init", "--dir", "in/nonempty", "--forest-id", "x"]).code(2).says("not empty"),
@@ -439,24 +439,24 @@ pub(super) fn forest() -> Vec<Case> {
         Case::os("forest init --ca-days 36501", init(&["--ca-days", "36501"])).code(2),
         Case::os("forest init --days 0", init(&["--days", "0"])).code(2).says("--days"),
         Case::os("forest init --days beyond --ca-days", init(&["--ca-days", "10", "--days", "11"])).code(2).says("outlive the forest CA"),
-        Case::new("forest node --name ../x", &["forest", "node", "--dir", "forest", "--name", "../x"]).code(2).says("server name"),
-        Case::new("forest node --name empty", &["forest", "node", "--dir", "forest", "--name", ""]).code(2),
-        Case::new("forest node again without --renew", &["forest", "node", "--dir", "forest", "--name", "n1"]).code(2).says("--renew"),
+        Case::new("forest node --name ../x", &["forest", "node", "--dir", "forest", "--name", "../x", "--address", "10.0.0.3"]).code(2).says("server name"),
+        Case::new("forest node --name empty", &["forest", "node", "--dir", "forest", "--name", "", "--address", "10.0.0.3"]).code(2),
+        Case::new("forest node again", &["forest", "node", "--dir", "forest", "--name", "n1", "--address", "10.0.0.3"]).code(2).says("forest renew n1"),
         Case::new("forest node --address 10.0.0.300", &["forest", "node", "--dir", "forest", "--name", "n3", "--address", "10.0.0.300"]).code(2).says("10.0.0.300"),
         Case::os("forest node --days 0", node(&["--days", "0"])).code(2),
         Case::os("forest node --days beyond the CA", node(&["--days", "365"])).code(2).says("forest CA's notAfter"),
         Case::os("forest node --days 4000000000", node(&["--days", "4000000000"])).code(2),
-        Case::new("forest node --dir missing", &["forest", "node", "--dir", "in/missing", "--name", "n3"]).code(2).says("does not exist"),
+        Case::new("forest node --dir missing", &["forest", "node", "--dir", "in/missing", "--name", "n3", "--address", "10.0.0.3"]).code(2).says("does not exist"),
         Case::os("forest node --dir not UTF-8", dir_os(non_utf8("in/"))).code(2).says("does not exist"),
-        Case::new("forest node in a forest with ../../evil", &["forest", "node", "--dir", "forest-badname", "--name", "n3"]).code(2).says("../../evil"),
-        Case::new("forest node with the wrong CA key", &["forest", "node", "--dir", "forest-badca", "--name", "n3"]).code(2).says("belongs to no certificate"),
-        Case::new("forest node in a world-writable forest", &["forest", "node", "--dir", "forest-world", "--name", "n3"]).code(2).says("writable by anyone"),
+        Case::new("forest node in a forest with ../../evil", &["forest", "node", "--dir", "forest-badname", "--name", "n3", "--address", "10.0.0.3"]).code(2).says("../../evil"),
+        Case::new("forest node with the wrong CA key", &["forest", "node", "--dir", "forest-badca", "--name", "n3", "--address", "10.0.0.3"]).code(2).says("belongs to no certificate"),
+        Case::new("forest node in a world-writable forest", &["forest", "node", "--dir", "forest-world", "--name", "n3", "--address", "10.0.0.3"]).code(2).says("writable by anyone"),
         Case::new("forest user --name App", &["forest", "user", "--dir", "forest", "--name", "App"]).code(2).says("user name"),
         Case::new("forest user --name ../../evil", &["forest", "user", "--dir", "forest", "--name", "../../evil"]).code(2).says("user name"),
         Case::new("forest user --name empty", &["forest", "user", "--dir", "forest", "--name", ""]).code(2),
         Case::new("forest user --days 99999", &["forest", "user", "--dir", "forest", "--name", "u1", "--days", "99999"]).code(2),
         Case::new("forest user --days beyond the CA", &["forest", "user", "--dir", "forest", "--name", "u1", "--days", "31"]).code(2).says("forest CA's notAfter"),
-        Case::new("forest user again without --renew", &["forest", "user", "--dir", "forest", "--name", "app"]).code(2).says("--renew"),
+        Case::new("forest user again", &["forest", "user", "--dir", "forest", "--name", "app"]).code(2).says("forest renew app"),
         Case::new("forest user --dir a file", &["forest", "user", "--dir", "in/password", "--name", "u1"]).code(2).says("not a directory"),
     ]
 }

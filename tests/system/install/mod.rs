@@ -27,7 +27,33 @@ const EDITED_MAX_PAYLOAD: u64 = 2 * 1024 * 1024;
 pub struct Repository {
     /// The `repo --out` tree: apt/, rpm/, keys, nimsforest.sources, nimsforest.repo.
     pub public: PathBuf,
+    /// The key it is signed with (`keygen --out`).
+    pub signing_key: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Repository {
+    /// A copy of the repository in `to` that `project` can publish more into (a forest's
+    /// trust packages) with the same key.
+    pub fn copy_to(&self, to: &Path) {
+        copy_dir(&self.public, to);
+    }
+
+    /// Publishes the packages in `dist` into the repository tree `out` (a copy), signed
+    /// like the rest.
+    pub fn publish(&self, project: &Project, dist: &Path, out: &Path) {
+        project.ok(&[
+            "repo",
+            "--dist",
+            dist.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--url",
+            &format!("http://127.0.0.1:{REPO_PORT}"),
+            "--signing-key",
+            self.signing_key.to_str().expect("utf-8"),
+        ]);
+    }
 }
 
 /// Built once per test run: OLD for amd64 and arm64 (deb and rpm), NEW debs for both
@@ -87,6 +113,7 @@ pub fn repository() -> &'static Repository {
         }
         Repository {
             public: PathBuf::from(public),
+            signing_key: PathBuf::from(format!("{keys}/nimsforest-signing-key.asc")),
             _dir: dir,
         }
     })
@@ -94,17 +121,26 @@ pub fn repository() -> &'static Repository {
 
 /// A booted Debian node that trusts the repository and has it as its only source.
 pub fn debian_node(rootfs: &RootfsSpec, network: &mut Network, name: &str) -> Node {
-    let repo = repository();
+    debian_node_of(rootfs, network, name, &repository().public)
+}
+
+/// The same, reading the repository tree `public` (a copy with more published into it).
+pub fn debian_node_of(
+    rootfs: &RootfsSpec,
+    network: &mut Network,
+    name: &str,
+    public: &Path,
+) -> Node {
     let mut node = Node::boot(&rootfs.cached(), network, name);
-    add_apt_source(&mut node, repo);
+    add_apt_source(&mut node, public);
     node
 }
 
 /// What cloud-init's `apt:` module does with the published files: the keyring and the
 /// deb822 source that names it in `Signed-By:`.
-fn add_apt_source(node: &mut Node, repo: &Repository) {
-    node.serve(&repo.public, REPO_PORT);
-    let file = |name: &str| std::fs::read(repo.public.join(name)).expect("published file");
+fn add_apt_source(node: &mut Node, public: &Path) {
+    node.serve(public, REPO_PORT);
+    let file = |name: &str| std::fs::read(public.join(name)).expect("published file");
     node.write("/etc/apt/keyrings/nimsforest.gpg", &file("nimsforest.gpg"));
     node.write(
         "/etc/apt/sources.list.d/nimsforest.sources",
@@ -628,7 +664,7 @@ fn install_without_systemd_starts_nothing_and_the_image_boots_into_a_node() {
         &mut network,
         "image",
     );
-    add_apt_source(&mut node, repository());
+    add_apt_source(&mut node, &repository().public);
     apt(&node, &["update"]);
     apt(&node, &["install", "nimsforest-nats"]);
     let running = node.processes();
@@ -666,18 +702,28 @@ fn install_without_systemd_starts_nothing_and_the_image_boots_into_a_node() {
 
 #[test]
 fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
-    let mut network = Network::new();
-    let node = debian_node(&RootfsSpec::debian("bookworm"), &mut network, "node1");
-    apt(&node, &["update"]);
-
     // What Morpheus writes itself before install, without cloud-init: node-info.json and
-    // the node's share of its forest (made by `nimsforest-pkg forest`), root-only.
-    // cluster.conf then names the cluster after the forest and closes it. The routes
-    // list every node of the forest, this one included (the others are down).
+    // the node's key of its forest (made by `nimsforest-pkg forest`), root-only; the
+    // forest's trust package comes from the repository with the server. cluster.conf then
+    // names the cluster after the forest and closes it. The routes list every node of the
+    // forest, this one included (the others are down).
+    let mut network = Network::new();
     let project = Project::new();
+    let address = network.next_address();
     let forest = project.path().join("forest-7");
     let dir = forest.to_str().expect("utf-8");
-    project.ok(&["forest", "init", "--dir", dir, "--forest-id", "forest-7"]);
+    let dist = project.path().join("trust");
+    let out = dist.to_str().expect("utf-8");
+    project.ok(&[
+        "forest",
+        "init",
+        "--dir",
+        dir,
+        "--forest-id",
+        "forest-7",
+        "--out",
+        out,
+    ]);
     project.ok(&[
         "forest",
         "node",
@@ -686,26 +732,37 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
         "--name",
         "node1",
         "--address",
-        &node.address,
+        &address,
+        "--out",
+        out,
     ]);
-    let share = [
-        ("ca.pem", forest.join("ca.pem")),
-        ("auth.conf", forest.join("auth.conf")),
-        ("node.pem", forest.join("nodes/node1/node.pem")),
-        ("node-key.pem", forest.join("nodes/node1/node-key.pem")),
-    ];
-    for (name, source) in &share {
-        let inside = format!("/etc/nimsforest/forest/{name}");
-        node.write(&inside, &std::fs::read(source).expect("forest file"));
-        node.ok(&["chmod", "0600", &inside]);
-    }
+    let public = project.path().join("repo");
+    repository().copy_to(&public);
+    repository().publish(&project, &dist, &public);
+    let node = debian_node_of(
+        &RootfsSpec::debian("bookworm"),
+        &mut network,
+        "node1",
+        &public,
+    );
+    assert_eq!(node.address, address);
+    apt(&node, &["update"]);
+    let inside = "/etc/nimsforest/forest/node-key.pem";
+    node.write(
+        inside,
+        &std::fs::read(forest.join("nodes/node1/node-key.pem")).expect("key"),
+    );
+    node.ok(&["chmod", "0600", inside]);
     let own = format!("nats-route://{}:6222", node.address);
     let down = format!("nats-route://{}:6222", network.unused_address());
     let node_info = format!(
         "{{\n  \"forest_id\": \"forest-7\",\n  \"node_id\": \"n-1\",\n  \"routes\": [\"{own}\", \"{down}\"]\n}}\n"
     );
     node.write("/etc/morpheus/node-info.json", node_info.as_bytes());
-    apt(&node, &["install", "nimsforest-nats"]);
+    apt(
+        &node,
+        &["install", "nimsforest-nats", "nimsforest-forest-forest-7"],
+    );
     let cluster = node.read("/etc/nimsforest/cluster.conf");
     assert!(cluster.contains("name: \"forest-7\""), "{cluster}");
     assert!(cluster.contains(&own), "{cluster}");
@@ -714,24 +771,24 @@ fn node_info_names_the_cluster_and_an_existing_cluster_conf_is_kept() {
             && cluster.contains("verify_and_map: true"),
         "not closed:\n{cluster}"
     );
-    // The secrets: the server's group may read them, nobody else.
+    // The key: the server's group may read it, nobody else; the trust is public.
     let modes = node.ok(&[
         "stat",
         "-c",
         "%n %U:%G %a",
         "/etc/nimsforest/forest",
-        "/etc/nimsforest/forest/ca.pem",
-        "/etc/nimsforest/forest/node.pem",
         "/etc/nimsforest/forest/node-key.pem",
-        "/etc/nimsforest/forest/auth.conf",
+        "/usr/share/nimsforest/forest/forest.conf",
     ]);
     assert_eq!(
         modes,
         "/etc/nimsforest/forest root:nimsforest 750\n\
-         /etc/nimsforest/forest/ca.pem root:nimsforest 640\n\
-         /etc/nimsforest/forest/node.pem root:nimsforest 640\n\
          /etc/nimsforest/forest/node-key.pem root:nimsforest 640\n\
-         /etc/nimsforest/forest/auth.conf root:nimsforest 640\n"
+         /usr/share/nimsforest/forest/forest.conf root:root 644\n"
+    );
+    assert_eq!(
+        node.systemctl_state("is-enabled", "nimsforest-forest-update.timer"),
+        "enabled"
     );
     // Its own user gets in over TLS; an anonymous client does not.
     let url = format!("tls://{}:4222", node.address);
