@@ -294,3 +294,41 @@ fn promote_publishes_testings_bytes_to_stable_in_a_directory() {
 fn promote_publishes_testings_bytes_to_stable_on_s3() {
     staged_releases(&Store::s3());
 }
+
+/// `cloud-init --channel`: the node's apt source names the channel's suite, its dnf
+/// `baseurl` the channel's tree; stable by default; every variant passes `cloud-init
+/// schema`.
+#[test]
+fn cloud_init_points_a_node_at_its_channel() {
+    let r = releases();
+    let key = r.key.with_file_name("nimsforest.asc");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (&[][..], format!("{URL}/apt stable main\"\n")),
+        (
+            &["--channel", "testing"][..],
+            format!("{URL}/apt testing main\"\n"),
+        ),
+        (&["--rpm"][..], format!("baseurl: \"{URL}/rpm\"\n")),
+        (
+            &["--rpm", "--channel", "testing"][..],
+            format!("baseurl: \"{URL}/rpm/testing\"\n"),
+        ),
+    ];
+    for (i, (extra, wanted)) in cases.iter().enumerate() {
+        let mut args = vec!["cloud-init", "--url", URL, "--key", s(&key)];
+        args.extend_from_slice(extra);
+        let text = r.project.ok(&args);
+        assert!(
+            text.contains(wanted.as_str()),
+            "{extra:?}: no {wanted:?} in\n{text}"
+        );
+        let file = dir.path().join(format!("user-data-{i}.yaml"));
+        std::fs::write(&file, &text).unwrap();
+        let out = tool_ok("cloud-init", &["schema", "--config-file", s(&file)]);
+        assert!(
+            out.contains("Valid cloud-config"),
+            "{extra:?}: {out}\n{text}"
+        );
+    }
+}
