@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::command::{self, build, cloud_init, forest, keygen, pin, repo, Context};
+use crate::command::{self, build, cloud_init, forest, keygen, pin, promote, repo, Context};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
@@ -34,6 +34,9 @@ pub enum Command {
     Pin(pin::PinArgs),
     /// Publish dist/ as signed apt and dnf repositories (adds to an existing tree).
     Repo(repo::RepoArgs),
+    /// Publish one version's signed packages from one channel to another (testing to
+    /// stable), byte for byte.
+    Promote(promote::PromoteArgs),
     /// Write a new OpenPGP signing key pair that current apt, rpm and dnf accept.
     Keygen(keygen::KeygenArgs),
     /// Print #cloud-config user-data that installs the package from the repository.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => command::build::run(&ctx, args),
         Command::Pin(args) => command::pin::run(&ctx, args),
         Command::Repo(args) => command::repo::run(&ctx, args),
+        Command::Promote(args) => command::promote::run(&ctx, args),
         Command::Keygen(args) => command::keygen::run(&ctx, args),
         Command::CloudInit(args) => command::cloud_init::run(&ctx, args),
         Command::Forest(args) => command::forest::run(&ctx, args),

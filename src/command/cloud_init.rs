@@ -11,7 +11,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::forest::Forest;
 use crate::input::{self, unusable};
 use crate::pem::{Certificates, PrivateKey};
-use crate::repo::{APT_DIR, RPM_DIR};
+use crate::repo::{Channel, APT_DIR};
 use crate::weburl::{repository_url, UrlArg};
 
 #[derive(Debug, clap::Args)]
@@ -29,8 +29,9 @@ pub struct CloudInitArgs {
     #[arg(long)]
     pub rpm: bool,
 
-    #[arg(long, default_value = "stable")]
-    pub suite: String,
+    /// The channel the node installs from: its apt suite, or its dnf tree.
+    #[arg(long, value_enum, default_value = "stable", alias = "suite")]
+    pub channel: Channel,
 
     /// The closed forest this node joins (a directory made by `nimsforest-pkg forest
     /// init`): the node gets the CA, its own certificate and key (`forest node`) and the
@@ -161,9 +162,12 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
     let user_data = cloudinit::user_data(&CloudInit {
         package: definition.name,
         repository: definition.repository,
-        repo_url: format!("{base}/{}", if args.rpm { RPM_DIR } else { APT_DIR }),
+        repo_url: match args.rpm {
+            true => format!("{base}/{}", args.channel.rpm_root()),
+            false => format!("{base}/{APT_DIR}"),
+        },
         public_key_armored,
-        suite: args.suite,
+        suite: args.channel.suite().into(),
         component: "main".into(),
         forest_id,
         routes: args.routes,

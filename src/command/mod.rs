@@ -5,6 +5,7 @@ pub mod cloud_init;
 pub mod forest;
 pub mod keygen;
 pub mod pin;
+pub mod promote;
 pub mod repo;
 
 use std::path::{Path, PathBuf};

@@ -1,39 +1,47 @@
-//! `nimsforest-pkg repo`: publishes dist/ as signed apt and dnf repositories.
+//! `nimsforest-pkg repo`: publishes dist/ as signed apt and dnf repositories, into one
+//! channel. The options every publication shares (`promote` too) are here, once.
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::Context;
 use crate::error::Result;
-use crate::repo::apt::AptOptions;
-use crate::repo::{self, RepoPlan, APT_DIR, RPM_DIR};
+use crate::repo::{self, Channel, RepoPlan, Source, APT_DIR};
 use crate::sign::Signer;
-use crate::spec::Format;
+use crate::spec::{Definition, Format};
 use crate::store::{self, Metered, Store};
 use crate::weburl::UrlArg;
 
 #[derive(Debug, clap::Args)]
 pub struct RepoArgs {
+    /// Where the packages are.
+    #[arg(long, default_value = "dist", value_name = "DIR")]
+    pub dist: PathBuf,
+
+    /// The channel to publish to: its apt suite and its dnf tree (rpm/, rpm/testing/).
+    #[arg(long, value_enum, default_value = "stable", alias = "suite")]
+    pub channel: Channel,
+
+    #[command(flatten)]
+    pub publish: PublishArgs,
+}
+
+/// Where and how a publication goes: `repo` and `promote` alike.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
     /// The repository to create or extend: a directory, or s3://BUCKET[/PREFIX] (credentials,
     /// region and endpoint from the AWS_* environment variables).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub out: String,
 
-    /// Where the packages are.
-    #[arg(long, default_value = "dist", value_name = "DIR")]
-    pub dist: PathBuf,
-
-    /// The URL OUT will be served at, for the ready client files (ID.sources, ID.repo).
+    /// The URL OUT will be served at, for the channel's ready client files (ID.sources and
+    /// ID.repo for stable, ID-testing.sources and ID-testing.repo for testing).
     #[arg(long, value_name = "URL")]
     pub url: Option<UrlArg>,
 
     /// Only these formats.
     #[arg(long, value_delimiter = ',', value_enum, value_name = "FORMAT")]
     pub format: Vec<Format>,
-
-    /// apt suite.
-    #[arg(long, default_value = "stable")]
-    pub suite: String,
 
     /// Skip apt's by-hash index copies.
     #[arg(long)]
@@ -44,8 +52,8 @@ pub struct RepoArgs {
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
 
-    /// Keep only the newest N versions of each package and arch; older package files are
-    /// deleted once no index a client may still read names them.
+    /// Keep only the newest N versions of each package and arch in the channel; older
+    /// package files are deleted once no index a client may still read names them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
 
@@ -61,7 +69,20 @@ pub struct RepoArgs {
 }
 
 pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
-    let repository = ctx.definition()?.repository;
+    let dist = args.dist;
+    publish(ctx, args.publish, args.channel, |_| Ok(Source::Dist(dist)))
+}
+
+/// Publishes what `source` names (given the package definition) into `channel` of the
+/// store `args` names, and reports what each format's repository did.
+pub(super) fn publish(
+    ctx: &Context,
+    args: PublishArgs,
+    channel: Channel,
+    source: impl FnOnce(&Definition) -> Result<Source>,
+) -> Result<()> {
+    let definition = ctx.definition()?;
+    let source = source(&definition)?;
     let date = super::now()?;
     let unix = date.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let signer = Signer::load(args.signing_key.as_deref())?.with_signing_time(unix);
@@ -71,13 +92,10 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
         } else {
             args.format
         },
-        apt: AptOptions {
-            suite: args.suite,
-            by_hash: !args.no_by_hash,
-            ..AptOptions::new(&repository, date)
-        },
-        repository,
-        dist: args.dist,
+        repository: definition.repository,
+        source,
+        channel,
+        by_hash: !args.no_by_hash,
         url: args.url.map(|u| u.as_str().to_string()),
         date,
         keep: args.keep.map(|n| n as usize),
@@ -87,35 +105,35 @@ pub fn run(ctx: &Context, args: RepoArgs) -> Result<()> {
     let mut metered = Metered::new(target.as_ref());
     metered.verbose = args.verbose;
     let summary = repo::publish(&metered, &plan, &signer)?;
-    let describe = |report: &repo::Report| {
-        let (added, retired, deleted) = (
-            report.added.len(),
-            report.retired.len(),
-            report.deleted.len(),
-        );
-        if report.unchanged {
-            return "unchanged".to_string();
-        }
-        let mut parts = vec![match added {
-            0 => "re-indexed".to_string(),
-            n => format!("{n} package(s) added"),
-        }];
-        if retired > 0 {
-            parts.push(format!("{retired} dropped from the indexes"));
-        }
-        if deleted > 0 {
-            parts.push(format!("{deleted} deleted"));
-        }
-        parts.join(", ")
-    };
     let location = |dir: &str| store::join(&args.out, dir);
     if let Some(apt) = &summary.apt {
-        println!("{}: {}", location(APT_DIR), describe(apt));
+        println!("{}: {} ({channel})", location(APT_DIR), describe(apt));
     }
     if let Some(dnf) = &summary.dnf {
-        println!("{}: {}", location(RPM_DIR), describe(dnf));
+        println!(
+            "{}: {} ({channel})",
+            location(&channel.rpm_root()),
+            describe(dnf)
+        );
     }
     println!("signed by {}", signer.fingerprint());
     eprintln!("{}: {}", metered.location(), metered.traffic());
     Ok(())
+}
+
+fn describe(report: &repo::Report) -> String {
+    if report.unchanged {
+        return "unchanged".to_string();
+    }
+    let mut parts = vec![match report.added.len() {
+        0 => "re-indexed".to_string(),
+        n => format!("{n} package(s) added"),
+    }];
+    if !report.retired.is_empty() {
+        parts.push(format!("{} dropped from the indexes", report.retired.len()));
+    }
+    if !report.deleted.is_empty() {
+        parts.push(format!("{} deleted", report.deleted.len()));
+    }
+    parts.join(", ")
 }

@@ -22,6 +22,12 @@ impl Package {
     /// and [`crate::rpm::verify`]).
     pub fn read(path: &Path, format: Format) -> Result<Self> {
         let bytes = std::fs::read(path).at(path)?;
+        Self::check(path, bytes, format)
+    }
+
+    /// Checks `bytes`, read from `path` (a file, or an object named as a path), as a
+    /// package of `format`.
+    pub fn check(path: &Path, bytes: Vec<u8>, format: Format) -> Result<Self> {
         match format {
             Format::Deb => crate::deb::read::verify(path, &bytes).map(drop)?,
             Format::Rpm => crate::rpm::verify(path, &bytes).map(drop)?,

@@ -5,7 +5,8 @@
 //!    (`InRelease`, `repomd.xml`), checks it against the signing key and checks every
 //!    index it names against it. Nothing unsigned is believed.
 //! 2. **Plan** the next generation: the packages already published, plus the new ones
-//!    (a different file under a published name is refused), minus what retention drops.
+//!    (from dist/, or entries taken whole from another channel's signed generation; a
+//!    different file under a published name is refused), minus what retention drops.
 //!    Nothing new, nothing dropped and the published generation whole: nothing is written.
 //! 3. **Render and sign** it before anything is written, so a signing failure changes
 //!    nothing.
@@ -43,8 +44,13 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub struct Admitted<E> {
     /// Its file, relative to the repository root (`pool/...`, `Packages/...`).
     pub location: String,
-    /// The bytes to publish there (dnf: signed in its header) and their SHA-256.
-    pub bytes: Vec<u8>,
+    /// Where it comes from, for messages: a file of dist/, or an object of another channel.
+    pub origin: String,
+    /// The bytes to publish there (dnf: signed in its header); `None` when the file is in
+    /// place already, named by another signed generation of the same tree (apt's suites
+    /// share one pool).
+    pub bytes: Option<Vec<u8>>,
+    /// The SHA-256 of the file's bytes.
     pub sha256: String,
     pub entry: E,
 }
@@ -85,6 +91,8 @@ pub struct Rendered {
 
 pub trait Format {
     type Entry: Clone;
+    /// The kind of package file it indexes.
+    const PACKAGES: crate::spec::Format;
 
     /// The object clients read first and trust: its replacement publishes a generation.
     fn root(&self) -> String;
@@ -98,6 +106,9 @@ pub trait Format {
     fn series(entry: &Self::Entry) -> (&str, &str);
     /// Version order within a series.
     fn compare(a: &Self::Entry, b: &Self::Entry) -> Ordering;
+    /// The package's version and packaging revision as the entry records them (`2.15.1`,
+    /// `1`; a pre-release as `2.12.0~RC.1`).
+    fn version(entry: &Self::Entry) -> (&str, &str);
     /// The SHA-256 of the published file, as its entry records it.
     fn sha256(entry: &Self::Entry) -> &str;
     /// The fingerprint a generation of these entries has (see [`Generation`]).
@@ -121,12 +132,31 @@ pub trait Format {
 }
 
 /// What a publication asks for.
-pub struct Request<'a> {
+pub struct Request<'a, E> {
     pub packages: &'a [Package],
+    /// Entries taken whole from another signed generation (`promote`): published as they
+    /// are, under the same rules as `packages`.
+    pub taken: Vec<Admitted<E>>,
     /// Keep only the newest N versions of each series.
     pub keep: Option<usize>,
     /// The date of a new generation (moved past the current one's when needed).
     pub date: u64,
+}
+
+impl<'a, E> Request<'a, E> {
+    pub fn new(
+        packages: &'a [Package],
+        taken: Option<Vec<Admitted<E>>>,
+        keep: Option<usize>,
+        date: u64,
+    ) -> Self {
+        Self {
+            packages,
+            taken: taken.unwrap_or_default(),
+            keep,
+            date,
+        }
+    }
 }
 
 /// What a publication did.
@@ -155,15 +185,11 @@ pub fn update<F: Format>(
     signer: &dyn Sign,
 ) -> Result<Report> {
     let lock = store.lock(DEFAULT_LEASE)?;
-    let request = Request {
-        packages,
-        keep,
-        date,
-    };
+    let request = Request::new(packages, None, keep, date);
     publish(
         format,
         &Tree { store, root },
-        &request,
+        request,
         signer,
         lock.as_ref(),
     )
@@ -174,7 +200,7 @@ pub fn update<F: Format>(
 pub fn publish<F: Format>(
     format: &F,
     tree: &Tree,
-    request: &Request,
+    request: Request<F::Entry>,
     signer: &dyn Sign,
     lock: &dyn Held,
 ) -> Result<Report> {
@@ -188,17 +214,21 @@ pub fn publish<F: Format>(
     };
 
     // The packages asked for, checked against each other and against the published ones.
+    let mut admitted = request
+        .packages
+        .iter()
+        .map(|package| format.admit(package, signer))
+        .collect::<Result<Vec<_>>>()?;
+    admitted.extend(request.taken);
     let mut to_add: BTreeMap<String, Admitted<F::Entry>> = BTreeMap::new();
-    for package in request.packages {
-        let admitted = format.admit(package, signer)?;
+    for admitted in admitted {
         if let Some(first) = to_add.get(&admitted.location) {
             if first.sha256 != admitted.sha256 {
                 return Err(tree.error(
                     &admitted.location,
                     format!(
-                        "{} and another package would both be published here with different \
-                         content",
-                        package.path.display()
+                        "{} and {} would both be published here with different content",
+                        admitted.origin, first.origin
                     ),
                 ));
             }
@@ -216,7 +246,7 @@ pub fn publish<F: Format>(
                          (sha256 {}); a published file is never replaced: build it with a new \
                          revision",
                         F::sha256(published),
-                        package.path.display(),
+                        admitted.origin,
                         admitted.sha256
                     ),
                 ));
@@ -291,7 +321,9 @@ pub fn publish<F: Format>(
     let no_live = BTreeSet::new();
     let live_now = current.as_ref().map_or(&no_live, |c| &c.live);
     for (location, admitted) in &to_add {
-        tree.put(location, &admitted.bytes)?;
+        if let Some(bytes) = &admitted.bytes {
+            tree.put(location, bytes)?;
+        }
     }
     for (key, data) in &rendered.addressed {
         if !live_now.contains(key) {

@@ -47,8 +47,18 @@ fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
 /// their signed indexes name: apt's InRelease (gpgv), each Packages by hash, each pool
 /// file; dnf's repomd.xml (gpgv on repomd.xml.asc), each document, each RPM.
 pub fn client_view(root: &Path, keyring: &Path) -> Vec<String> {
-    let mut named = apt_view(root, keyring);
-    named.extend(dnf_view(root, keyring));
+    channel_view(root, keyring, "stable")
+}
+
+/// What a client of the channel `channel` sees: its apt suite and its dnf tree (`rpm/`
+/// for stable, `rpm/CHANNEL/` for the others).
+pub fn channel_view(root: &Path, keyring: &Path, channel: &str) -> Vec<String> {
+    let mut named = apt_suite_view(root, keyring, channel);
+    let tree = match channel {
+        "stable" => "rpm".to_string(),
+        other => format!("rpm/{other}"),
+    };
+    named.extend(dnf_tree_view(root, keyring, &tree));
     named.sort();
     named
 }
@@ -57,8 +67,13 @@ pub fn client_view(root: &Path, keyring: &Path) -> Vec<String> {
 /// lists of `Packages`, `.gz`, `.xz`, fetched by hash when the Release says
 /// `Acquire-By-Hash: yes` and by name otherwise, checked; then each pool file it names.
 pub fn apt_view(root: &Path, keyring: &Path) -> Vec<String> {
+    apt_suite_view(root, keyring, "stable")
+}
+
+/// [`apt_view`] of the suite `suite`.
+pub fn apt_suite_view(root: &Path, keyring: &Path, suite: &str) -> Vec<String> {
     let mut named = Vec::new();
-    let dist = root.join("apt/dists/stable");
+    let dist = root.join("apt/dists").join(suite);
     let release = gpgv_text(keyring, &dist.join("InRelease"));
     let by_hash = release.lines().any(|l| l == "Acquire-By-Hash: yes");
     let mut listed: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
@@ -131,11 +146,16 @@ pub fn dnf_between_its_two_writes(root: &Path, keyring: &Path) -> bool {
 }
 
 pub fn dnf_view(root: &Path, keyring: &Path) -> Vec<String> {
+    dnf_tree_view(root, keyring, "rpm")
+}
+
+/// [`dnf_view`] of the dnf tree at `tree` (`rpm`, `rpm/testing`).
+pub fn dnf_tree_view(root: &Path, keyring: &Path, tree: &str) -> Vec<String> {
     let mut named = Vec::new();
-    let repomd = root.join("rpm/repodata/repomd.xml");
+    let repomd = root.join(tree).join("repodata/repomd.xml");
     let out = Command::new("gpgv")
         .args(["--keyring", s(keyring)])
-        .arg(root.join("rpm/repodata/repomd.xml.asc"))
+        .arg(root.join(tree).join("repodata/repomd.xml.asc"))
         .arg(&repomd)
         .output()
         .unwrap();
@@ -163,7 +183,7 @@ pub fn dnf_view(root: &Path, keyring: &Path) -> Vec<String> {
             .unwrap()
             .text()
             .unwrap();
-        let gz = checked(&root.join("rpm").join(href), sum);
+        let gz = checked(&root.join(tree).join(href), sum);
         if data.attribute("type") != Some("primary") {
             continue;
         }
@@ -188,8 +208,8 @@ pub fn dnf_view(root: &Path, keyring: &Path) -> Vec<String> {
                 .unwrap()
                 .text()
                 .unwrap();
-            checked(&root.join("rpm").join(location), sum);
-            named.push(format!("rpm/{location}"));
+            checked(&root.join(tree).join(location), sum);
+            named.push(format!("{tree}/{location}"));
         }
     }
     named

@@ -26,6 +26,7 @@ mod forest;
 mod hostile;
 mod pin;
 mod probe;
+mod promote;
 mod publish;
 mod publish_faults;
 mod race;

@@ -354,7 +354,8 @@ fn unusual_package_metadata_matches_createrepo_c() {
 // ---------------------------------------------------------------------------------------
 // dnf and rpm
 
-struct Dnf {
+/// Debian's dnf, as any user, with an install root of its own.
+pub(crate) struct Dnf {
     installroot: tempfile::TempDir,
     key: PathBuf,
     _keydir: tempfile::TempDir,
@@ -362,9 +363,14 @@ struct Dnf {
 
 impl Dnf {
     fn new() -> Self {
+        Self::trusting(&fixture().public)
+    }
+
+    /// dnf trusting only the armored public key `public`.
+    pub(crate) fn trusting(public: &str) -> Self {
         let keydir = scratch();
         let key = keydir.path().join("RPM-GPG-KEY-nimsforest");
-        std::fs::write(&key, &fixture().public).unwrap();
+        std::fs::write(&key, public).unwrap();
         Self {
             installroot: scratch(),
             key,
@@ -373,7 +379,7 @@ impl Dnf {
     }
 
     /// dnf with only the repository at `url`, every signature check on.
-    fn run(&self, url: &str, arch: &str, args: &[&str]) -> (bool, String) {
+    pub(crate) fn run(&self, url: &str, arch: &str, args: &[&str]) -> (bool, String) {
         let repo = format!("--repofrompath=nf,{url}");
         let gpgkey = format!("--setopt=nf.gpgkey=file://{}", s(&self.key));
         let mut all = vec![

@@ -1,7 +1,13 @@
 //! Real apt on Debian 12 (gpgv) and Debian 13 (sqv), in chroots of the node images, with
-//! the repository served over http on the chroot's 127.0.0.1.
+//! the repository served over http on the chroot's 127.0.0.1; and a node on the stable
+//! channel, which sees a release published to testing only once it is promoted.
 
 use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use nimsforest_pkg::repo::{self, Channel, RepoPlan, Source, Wanted};
+use nimsforest_pkg::spec::Format;
+use nimsforest_pkg::store::LocalStore;
 
 use crate::apt_repo::*;
 use crate::harness::*;
@@ -249,4 +255,92 @@ fn apt_on_debian_12_with_gpgv() {
 #[test]
 fn apt_on_debian_13_with_sqv() {
     apt_client("trixie");
+}
+
+/// Publishes into the store at `root` what `repo` (`Source::Dist`) or `promote`
+/// (`Source::Channel`) publishes, apt only.
+fn publish_channel(root: &Path, source: Source, channel: Channel, date: u64) {
+    let plan = RepoPlan {
+        repository: definition().repository.clone(),
+        source,
+        channel,
+        url: None,
+        formats: vec![Format::Deb],
+        by_hash: true,
+        date: SystemTime::UNIX_EPOCH + Duration::from_secs(date),
+        keep: None,
+        lock_lease: Duration::from_secs(60),
+    };
+    repo::publish(&LocalStore::new(root.to_path_buf()), &plan, signer()).expect("publish");
+}
+
+/// The fixture's .debs of `version`, in a directory of their own (a dist/).
+fn dist_of(version: &str) -> tempfile::TempDir {
+    let dir = scratch("nimsforest-dist-");
+    for deb in debs()
+        .iter()
+        .filter(|d| d.to_string_lossy().contains(version))
+    {
+        std::fs::copy(deb, dir.path().join(deb.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// A node whose source is stable: NEW, published to testing only, is no candidate and
+/// cannot be installed; promoted, it installs, and the .deb apt fetched is testing's pool
+/// file to the byte.
+#[test]
+fn a_stable_node_installs_a_testing_release_only_once_it_is_promoted() {
+    let store = scratch("nimsforest-apt-staged-");
+    let (old, new) = (dist_of(OLD), dist_of(NEW));
+    let dist = |dir: &tempfile::TempDir| Source::Dist(dir.path().to_path_buf());
+    publish_channel(store.path(), dist(&old), Channel::Testing, 1_790_000_000);
+    publish_channel(store.path(), dist(&new), Channel::Testing, 1_790_086_400);
+    publish_channel(store.path(), dist(&old), Channel::Stable, 1_790_172_800);
+
+    let mut node = AptClient::new("bookworm");
+    let url = node.serve(&store.path().join("apt"), 8080);
+    node.use_repository(&url, &signer().public_key_binary());
+    let (ok, out) = node.update();
+    assert!(ok && warnings(&out).is_empty(), "apt-get update:\n{out}");
+    let policy = node.ok(&["apt-cache", "policy", "nimsforest-nats"]);
+    eprintln!("stable, before the promotion:\n{policy}");
+    assert!(policy.contains(&format!("Candidate: {OLD}-1")), "{policy}");
+    assert!(!policy.contains(NEW), "{policy}");
+    let wanted = format!("nimsforest-nats={NEW}-1");
+    let (ok, out) = node.run(&["apt-get", "-q", "install", "-y", &wanted]);
+    eprintln!("apt-get install {wanted}:\n{out}");
+    assert!(
+        !ok && out.contains(&format!(
+            "Version '{NEW}-1' for 'nimsforest-nats' was not found"
+        )),
+        "{out}"
+    );
+
+    let wanted_version = Wanted::new("nimsforest-nats", NEW).unwrap();
+    let promote = Source::Channel {
+        from: Channel::Testing,
+        wanted: wanted_version,
+    };
+    publish_channel(store.path(), promote, Channel::Stable, 1_790_259_200);
+    let (ok, out) = node.update();
+    assert!(ok && warnings(&out).is_empty(), "apt-get update:\n{out}");
+    let policy = node.ok(&["apt-cache", "policy", "nimsforest-nats"]);
+    eprintln!("stable, promoted:\n{policy}");
+    assert!(policy.contains(&format!("Candidate: {NEW}-1")), "{policy}");
+    let out = node.ok(&["apt-get", "-q", "install", "-y", "nimsforest-nats"]);
+    eprintln!("apt-get install nimsforest-nats:\n{out}");
+    let name = format!("nimsforest-nats_{NEW}-1_amd64.deb");
+    let fetched = std::fs::read(node.node.host_path("/var/cache/apt/archives").join(&name))
+        .expect("apt keeps the .deb it installed");
+    let in_testing = std::fs::read(
+        store
+            .path()
+            .join("apt/pool/main/n/nimsforest-nats")
+            .join(&name),
+    )
+    .unwrap();
+    assert_eq!(sha256_hex(&fetched), sha256_hex(&in_testing));
+    let version = node.ok(&["dpkg-query", "-W", "-f", "${Version}", "nimsforest-nats"]);
+    assert_eq!(version.trim(), format!("{NEW}-1"));
 }

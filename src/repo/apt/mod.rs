@@ -182,6 +182,7 @@ const FINGERPRINT_FIELDS: [&str; 7] = [
 
 impl Format for Apt {
     type Entry = IndexedDeb;
+    const PACKAGES: crate::spec::Format = crate::spec::Format::Deb;
 
     fn root(&self) -> String {
         format!("{}/InRelease", self.dist())
@@ -230,7 +231,8 @@ impl Format for Apt {
             })?;
         Ok(Admitted {
             location: filename,
-            bytes: package.bytes.clone(),
+            origin: package.path.display().to_string(),
+            bytes: Some(package.bytes.clone()),
             sha256: package.sha256.clone(),
             entry,
         })
@@ -242,6 +244,15 @@ impl Format for Apt {
 
     fn compare(a: &IndexedDeb, b: &IndexedDeb) -> Ordering {
         version::compare(&a.version, &b.version)
+    }
+
+    /// `[EPOCH:]VERSION-REVISION`: the revision after the last `-` (Debian policy 5.6.12).
+    fn version(entry: &IndexedDeb) -> (&str, &str) {
+        let full = entry
+            .version
+            .split_once(':')
+            .map_or(entry.version.as_str(), |(_, v)| v);
+        full.rsplit_once('-').unwrap_or((full, ""))
     }
 
     fn sha256(entry: &IndexedDeb) -> &str {

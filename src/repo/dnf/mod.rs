@@ -107,6 +107,7 @@ fn fingerprint_of<'a>(documents: impl Iterator<Item = (&'a str, &'a str)>) -> St
 
 impl Format for Dnf {
     type Entry = Fragments;
+    const PACKAGES: crate::spec::Format = crate::spec::Format::Rpm;
 
     fn root(&self) -> String {
         REPOMD.into()
@@ -219,9 +220,10 @@ impl Format for Dnf {
         }
         Ok(Admitted {
             location,
+            origin: path.display().to_string(),
             sha256: record.pkgid.clone(),
             entry: Fragments::of(&record),
-            bytes,
+            bytes: Some(bytes),
         })
     }
 
@@ -235,6 +237,10 @@ impl Format for Dnf {
             .cmp(&number(&b.evr.0))
             .then_with(|| crate::rpm::version::compare(&a.evr.1, &b.evr.1))
             .then_with(|| crate::rpm::version::compare(&a.evr.2, &b.evr.2))
+    }
+
+    fn version(entry: &Fragments) -> (&str, &str) {
+        (&entry.evr.1, &entry.evr.2)
     }
 
     fn sha256(entry: &Fragments) -> &str {

@@ -403,7 +403,7 @@ pub(super) fn cloud_init() -> Vec<Case> {
         Case::os("--route port 0", ok(&["--forest-id", "lab", "--insecure-open-forest", "--route", "nats-route://h:0"])).code(2).says("port"),
         Case::os("--forest-id with a blank", ok(&["--forest-id", "a b", "--insecure-open-forest"])).code(2).says("forest id"),
         Case::os("--server-name dotted", ok(&["--server-name", "a.b"])).code(2).says("server name"),
-        Case::os("--suite with a blank", ok(&["--suite", "stable main"])).code(2).says("suite"),
+        Case::os("--channel with a blank", ok(&["--channel", "stable main"])).code(2).says("--channel"),
         Case::os("--version with a shell command", ok(&["--version", "1; rm -rf /"])).code(2).says("package version"),
         Case::os("--forest missing", forest("in/missing", &[])).code(2).says("does not exist"),
         Case::os("--forest a file", forest("in/password", &[])).code(2).says("not a directory"),

@@ -92,3 +92,70 @@ fn without_by_hash_an_interrupted_update_is_never_half_visible_and_completes() {
         "the same content in the other compression is no change"
     );
 }
+
+/// testing's pool file, promoted to stable: indexed from testing's signed index, the file
+/// itself left as it is (the same inode: nothing uploaded).
+#[test]
+fn a_promotion_indexes_the_pool_file_testing_names_and_uploads_nothing() {
+    use crate::repo::promote::{take, Wanted};
+    use crate::repo::Channel;
+    use std::os::unix::fs::MetadataExt;
+
+    let f = Fixture::new();
+    let (v1, v2) = (f.deb("1.0-1", "amd64"), f.deb("1.0-2", "amd64"));
+    f.update(&[v1.clone(), v2], &suite("testing", T0)).unwrap();
+    f.update(&[v1], &suite("stable", T0)).unwrap();
+    let inode = || {
+        std::fs::metadata(f.repo.path().join(pool("1.0-2")))
+            .unwrap()
+            .ino()
+    };
+    let before = inode();
+    let store = f.store();
+    let tree = Tree {
+        store: &store,
+        root: "",
+    };
+    let testing = Apt {
+        opts: suite("testing", T0),
+    };
+    let take_version = |version: &str| {
+        let wanted = Wanted::new("nimsforest-nats", version).unwrap();
+        take(&testing, &tree, &tree, Channel::Testing, &wanted, &SIGNER)
+    };
+
+    let err = take_version("1.1").err().expect("testing has no 1.1");
+    assert_eq!(err.exit_code(), 2);
+    let message = err.to_string();
+    assert!(
+        message.contains("testing channel has no nimsforest-nats 1.1")
+            && message.contains("it has 1.0-1, 1.0-2"),
+        "{message}"
+    );
+
+    let taken = take_version("1.0-2").unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(taken[0].bytes.is_none(), "the pool is shared");
+    let lock = store.lock(publish::DEFAULT_LEASE).unwrap();
+    let stable = Apt {
+        opts: suite("stable", T0 + 10),
+    };
+    let request = publish::Request::new(&[], Some(taken), None, T0 + 10);
+    let report = publish::publish(&stable, &tree, request, &SIGNER, &*lock).unwrap();
+    drop(lock);
+    assert_eq!(report.added, [pool("1.0-2")]);
+    assert_eq!(
+        f.consistent(),
+        BTreeSet::from([pool("1.0-1"), pool("1.0-2")]),
+        "stable"
+    );
+    assert_eq!(inode(), before, "the pool file was written again");
+
+    // Again: nothing new.
+    let taken = take_version("1.0").unwrap();
+    assert_eq!(taken.len(), 2, "every revision of 1.0");
+    let lock = store.lock(publish::DEFAULT_LEASE).unwrap();
+    let request = publish::Request::new(&[], Some(taken), None, T0 + 20);
+    let report = publish::publish(&stable, &tree, request, &SIGNER, &*lock).unwrap();
+    assert!(report.unchanged, "{report:?}");
+}
