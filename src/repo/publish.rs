@@ -32,6 +32,7 @@ use std::time::Duration;
 use super::package::Package;
 use super::retired::Retired;
 use super::tree::Tree;
+use crate::digest::sha256_hex;
 use crate::error::Result;
 use crate::sign::Sign;
 use crate::store::Held;
@@ -321,9 +322,29 @@ pub fn publish<F: Format>(
     let no_live = BTreeSet::new();
     let live_now = current.as_ref().map_or(&no_live, |c| &c.live);
     for (location, admitted) in &to_add {
-        if let Some(bytes) = &admitted.bytes {
-            tree.put(location, bytes)?;
+        let Some(bytes) = &admitted.bytes else {
+            continue;
+        };
+        // A file already there (another channel names it, or an interrupted run left it)
+        // is kept if it is the same and never replaced if it is not.
+        if sweeper.existing()?.contains(location) {
+            let there = tree.get(location)?.map(|b| sha256_hex(&b));
+            if there.as_deref() == Some(admitted.sha256.as_str()) {
+                continue;
+            }
+            if let Some(there) = there {
+                return Err(tree.error(
+                    location,
+                    format!(
+                        "is already in the store with different content (sha256 {there}) than \
+                         {} (sha256 {}), named by another channel or left by an earlier run; a \
+                         published file is never replaced: build it with a new revision",
+                        admitted.origin, admitted.sha256
+                    ),
+                ));
+            }
         }
+        tree.put(location, bytes)?;
     }
     for (key, data) in &rendered.addressed {
         if !live_now.contains(key) {
@@ -352,9 +373,16 @@ pub fn publish<F: Format>(
         }
     }
 
-    // What no client can need any more.
+    // What no client can need any more. Not when completing: the objects of the generation
+    // before the interrupted one are named by no root left in the store, yet its clients
+    // may still read them; the next publication sweeps them.
     let keep: BTreeSet<&String> = live_now.iter().chain(&rendered.live).collect();
-    for key in tree.list(&format.addressed_prefix())? {
+    let sweep = if completing {
+        Vec::new()
+    } else {
+        tree.list(&format.addressed_prefix())?
+    };
+    for key in sweep {
         if format.is_addressed(&key) && !keep.contains(&key) {
             tree.delete(&key)?;
         }
@@ -427,6 +455,15 @@ impl<'a, F: Format> Sweeper<'a, F> {
         }
     }
 
+    /// The package files in the store, listed when first needed.
+    fn existing(&mut self) -> Result<&mut BTreeSet<String>> {
+        if self.existing.is_none() {
+            let listed = self.tree.list(self.format.packages_dir())?;
+            self.existing = Some(listed.into_iter().collect());
+        }
+        Ok(self.existing.as_mut().expect("listed above"))
+    }
+
     /// Deletes those of `files` that exist and that no index names; returns them.
     fn delete_retired<'f>(
         &mut self,
@@ -438,9 +475,8 @@ impl<'a, F: Format> Sweeper<'a, F> {
         }
         if self.elsewhere.is_none() {
             self.elsewhere = Some(self.format.named_elsewhere(self.tree, self.signer)?);
-            let listed = self.tree.list(self.format.packages_dir())?;
-            self.existing = Some(listed.into_iter().collect());
         }
+        self.existing()?;
         let elsewhere = self.elsewhere.as_ref().expect("read above");
         let existing = self.existing.as_mut().expect("read above");
         let mut deleted = Vec::new();

@@ -537,6 +537,14 @@ fn an_interrupted_update_leaves_a_consistent_repository_that_the_next_run_comple
     let total = counting.writes();
     assert!(total >= 7, "{total} writes");
     let complete = fs::read(reference.join(REPOMD)).unwrap();
+    // The documents of both generations: clients of the first may still be reading them.
+    let documents = |root: &Path| -> BTreeSet<String> {
+        fs::read_dir(root.join("repodata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let kept = documents(&reference);
     for allowed in 0..total {
         let root = fresh(&format!("r{allowed}"));
         let before = consistent(&root);
@@ -555,5 +563,6 @@ fn an_interrupted_update_leaves_a_consistent_repository_that_the_next_run_comple
             complete,
             "after {allowed} writes"
         );
+        assert_eq!(documents(&root), kept, "after {allowed} writes");
     }
 }

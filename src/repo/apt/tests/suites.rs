@@ -43,6 +43,36 @@ fn a_pool_file_another_suite_names_is_never_deleted() {
     assert_eq!(f.consistent(), BTreeSet::from([pool("1.0-1")]), "stable");
 }
 
+/// Two suites, one pool: a rebuild with other bytes under the name testing publishes is
+/// refused for stable, and testing's file stays as its signed index says.
+#[test]
+fn a_pool_file_another_suite_names_is_never_replaced() {
+    let f = Fixture::new();
+    f.update(&[f.deb("1.0-1", "amd64")], &suite("testing", T0))
+        .unwrap();
+    let published = std::fs::read(f.repo.path().join(pool("1.0-1"))).unwrap();
+    let rebuilt = fake_deb(f.input.path(), &control("1.0-1", "amd64"), "v2");
+    let err = f
+        .update(&[rebuilt], &suite("stable", T0))
+        .expect_err("a different file under testing's name");
+    assert!(
+        err.to_string().contains(&pool("1.0-1"))
+            && err
+                .to_string()
+                .contains("already in the store with different content"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(f.repo.path().join(pool("1.0-1"))).unwrap(),
+        published
+    );
+    assert!(!f.repo.path().join("dists/stable").exists());
+    // The same bytes are indexed by both, uploaded once.
+    f.update(&[f.deb("1.0-1", "amd64")], &suite("stable", T0))
+        .unwrap();
+    assert_eq!(f.consistent(), BTreeSet::from([pool("1.0-1")]));
+}
+
 #[test]
 fn the_retired_list_is_signed_with_the_generation() {
     let f = Fixture::new();
