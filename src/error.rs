@@ -109,6 +109,10 @@ pub enum Error {
     #[error("{what}: {reason}")]
     Unreachable { what: String, reason: String },
 
+    /// The command printed its report (`forest status`): only its exit status is left.
+    #[error("")]
+    Reported { code: i32 },
+
     /// An object store request that failed (after the store client's retries).
     #[error("{url}: {reason}")]
     Store { url: String, reason: String },
@@ -170,6 +174,7 @@ impl Error {
             | Error::Store { .. }
             | Error::Unreachable { .. } => 4,
             Error::Contended { .. } => 5,
+            Error::Reported { code } => *code,
             Error::Arch { source, .. } => source.exit_code(),
             _ => 1,
         }

@@ -16,7 +16,10 @@ fn main() {
     let cli = nimsforest_pkg::cli::Cli::parse();
     if let Err(error) = nimsforest_pkg::cli::run(cli) {
         let mut shown = error.to_string();
-        eprintln!("error: {}", one_line(&shown));
+        // Empty: the command reported on stdout already.
+        if !shown.is_empty() {
+            eprintln!("error: {}", one_line(&shown));
+        }
         // The cause chain, minus causes the line above already spells out.
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {

@@ -202,30 +202,57 @@ pub fn repository_url(raw: &str) -> Result<String> {
 /// A NATS cluster route, `nats-route://HOST:PORT` or `nats://HOST:PORT`: HOST a DNS name,
 /// an IPv4 address or a bracketed IPv6 address, PORT 1 to 65535, nothing else.
 pub fn route_url(raw: &str) -> Result<String> {
-    const SETTING: &str = "route";
-    let bad = |reason: &str| invalid(SETTING, raw, reason.to_string());
+    nats_url(
+        "route",
+        raw,
+        &["nats-route", "nats"],
+        "nats-route://host:6222",
+        "routes authenticate with the forest's certificates",
+    )
+}
+
+/// A node's client URL for the tool itself (`--server`), `tls://HOST:PORT` (or `nats://`):
+/// no credentials, since the tool connects with the forest's `sys` certificate.
+pub fn server_url(raw: &str) -> Result<String> {
+    nats_url(
+        "--server",
+        raw,
+        &["tls", "nats"],
+        "tls://host:4222",
+        "the tool connects with the forest's sys certificate",
+    )
+}
+
+/// A NATS URL of one of `schemes`, host and port and nothing else.
+fn nats_url(
+    setting: &'static str,
+    raw: &str,
+    schemes: &[&str],
+    example: &str,
+    why_no_credentials: &str,
+) -> Result<String> {
+    let bad = |reason: String| invalid(setting, raw, reason);
     if let Some(c) = raw.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(invalid(
-            SETTING,
-            raw,
-            format!("contains {c:?}; a route is printable ASCII"),
-        ));
+        return Err(bad(format!(
+            "contains {c:?}; a NATS URL is printable ASCII"
+        )));
     }
+    let shape = || bad(format!("must look like {example}"));
     let url = Url::parse(raw).map_err(|e| match e {
-        url::ParseError::InvalidPort => bad("has an invalid port (1 to 65535)"),
-        url::ParseError::InvalidIpv6Address => bad("has an invalid IPv6 address"),
-        _ => bad("must look like nats-route://host:6222"),
+        url::ParseError::InvalidPort => bad("has an invalid port (1 to 65535)".into()),
+        url::ParseError::InvalidIpv6Address => bad("has an invalid IPv6 address".into()),
+        _ => shape(),
     })?;
-    if !matches!(url.scheme(), "nats-route" | "nats") {
-        return Err(bad("must look like nats-route://host:6222"));
+    if !schemes.contains(&url.scheme()) {
+        return Err(shape());
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "must not carry credentials (routes authenticate with the forest's certificates)",
-        ));
+        return Err(bad(format!(
+            "must not carry credentials ({why_no_credentials})"
+        )));
     }
     if !url.path().is_empty() || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must be nats-route://host:port and nothing after it"));
+        return Err(bad(format!("must be {example} and nothing after it")));
     }
     let host_ok = match url.host() {
         Some(Host::Domain(name)) => name.split('.').all(|label| {
@@ -236,13 +263,13 @@ pub fn route_url(raw: &str) -> Result<String> {
     };
     if !host_ok {
         return Err(bad(
-            "has an invalid host (a DNS name, an IPv4 address or [IPv6])",
+            "has an invalid host (a DNS name, an IPv4 address or [IPv6])".into(),
         ));
     }
     match url.port() {
         Some(port) if port > 0 => Ok(url.as_str().to_string()),
-        Some(_) => Err(bad("has an invalid port (1 to 65535)")),
-        None => Err(bad("needs a port: nats-route://host:6222")),
+        Some(_) => Err(bad("has an invalid port (1 to 65535)".into())),
+        None => Err(bad(format!("needs a port: {example}"))),
     }
 }
 

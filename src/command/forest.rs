@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Context;
 use crate::error::{Error, Result};
+use crate::fleet::status::{self as fleet_status, Status};
 use crate::fleet::{self, Fleet};
 use crate::forest::{trust, utc, Forest, Kind, Role, RotationStep, Validity, MAX_DAYS};
 
@@ -131,6 +132,20 @@ pub enum ForestCommand {
     List {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// The forest as its nodes see it, through the system account from any node's client
+    /// port: each node's version, uptime, routes, JetStream role and lag, health, trust
+    /// version and certificate, the streams whose replicas are behind, and a verdict. Exit
+    /// status 0 healthy, 1 degraded, 2 unreachable.
+    Status {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// A node's client URL (tls://HOST:4222; repeat for more: the first that answers).
+        #[arg(long = "server", value_name = "URL", required = true)]
+        servers: Vec<String>,
+        /// The report as JSON, for scripts and monitoring.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the trust package of the forest's current version again.
     Package {
@@ -331,11 +346,41 @@ pub fn run(ctx: &Context, args: ForestArgs) -> Result<()> {
             }
             Ok(())
         }
+        ForestCommand::Status { dir, servers, json } => status(&dir, &servers, json),
         ForestCommand::Package { place } => {
             let forest = Forest::open(&place.dir)?;
             println!("trust version {}", forest.version());
             write(ctx, &forest, &place.out)
         }
+    }
+}
+
+fn status(dir: &Path, servers: &[String], json: bool) -> Result<()> {
+    let forest = Forest::open(dir)?;
+    let nodes: Vec<String> = forest
+        .manifest()
+        .trusted_nodes()
+        .map(|(name, _)| name.clone())
+        .collect();
+    let now = super::unix_now()? as i64;
+    let asked = Fleet::connect(&forest, servers)
+        .and_then(|fleet| fleet_status::gather(&fleet, nodes.len()));
+    let status = match asked {
+        Ok(answers) => fleet_status::assess(forest.id(), forest.version(), &nodes, &answers, now),
+        Err(e @ Error::Unreachable { .. }) => {
+            Status::unreachable(forest.id(), forest.version(), &nodes, e.to_string())
+        }
+        Err(e) => return Err(e),
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&status).expect("a status serializes");
+        println!("{text}");
+    } else {
+        print!("{}", fleet_status::render(&status));
+    }
+    match status.verdict.exit_code() {
+        0 => Ok(()),
+        code => Err(Error::Reported { code }),
     }
 }
 

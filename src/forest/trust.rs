@@ -52,21 +52,20 @@ pub fn forest_conf(forest: &Forest) -> Result<String> {
          server_metadata: {{ {FOREST_KEY}: \"{id}\", {VERSION_KEY}: \"{version}\" }}\n",
         package = forest.package_name()
     );
-    for (variable, kind, what) in [
-        ("FOREST_NODE_PINS", Kind::Node, "node (routes, cluster.tls)"),
-        ("FOREST_USER_PINS", Kind::User, "user (clients, tls)"),
-    ] {
-        let _ = write!(
-            out,
-            "\n# The SHA-256 of the public key of every trusted {what} certificate: a\n\
-             # certificate not listed is refused, and a reload drops its connections.\n\
-             {variable}: [\n"
-        );
+    // One list for both ports (a variable nats-server finds unused is an error, and a
+    // single node has no route port): which certificates may be routes and which users
+    // is decided by the authorization, the URI each certificate carries.
+    out.push_str(
+        "\n# The SHA-256 of the public key of every trusted node and user certificate\n\
+         # (tls.pinned_certs of the client and the route port): a certificate not listed is\n\
+         # refused, and a reload drops its connections.\nFOREST_PINS: [\n",
+    );
+    for (kind, label) in [(Kind::Node, "node"), (Kind::User, "user")] {
         for (name, pin) in forest.pins(kind)? {
-            let _ = writeln!(out, "    \"{pin}\"  # {name}");
+            let _ = writeln!(out, "    \"{pin}\"  # {label} {name}");
         }
-        out.push_str("]\n");
     }
+    out.push_str("]\n");
     out.push_str(
         "\n# The accounts and users: a client's certificate names its user with a URI\n\
          # (tls verify_and_map in cluster.conf).\n",

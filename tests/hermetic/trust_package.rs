@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::forest::TestForest;
 use crate::harness::*;
+use crate::local_forest::TestForest;
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8")
@@ -104,9 +104,9 @@ fn every_change_is_a_new_version_holding_no_private_key() {
     let conf = std::fs::read_to_string(root.path().join("usr/share/nimsforest/forest/forest.conf"))
         .unwrap();
     assert!(conf.contains("nimsforest_trust: \"5\""), "{conf}");
-    assert_eq!(conf.matches("  # node").count(), 1, "{conf}");
+    assert_eq!(conf.matches("  # node ").count(), 1, "{conf}");
     assert!(
-        conf.contains("# node1") && !conf.contains("# node2"),
+        conf.contains("# node node1") && !conf.contains("# node node2"),
         "{conf}"
     );
     assert!(conf.contains("system_account: SYS"), "{conf}");

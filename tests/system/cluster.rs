@@ -115,6 +115,23 @@ impl Cluster {
         self.project.ok(&all)
     }
 
+    /// `forest status` through node `via`'s client port: (exit status, report); `--json`
+    /// with `json`.
+    pub fn status(&self, via: &Node, json: bool) -> (i32, String) {
+        let mut args = vec!["forest", "status", "--dir"];
+        args.push(self.forest.to_str().expect("utf-8"));
+        let url = tls_url(via);
+        args.extend(["--server", url.as_str()]);
+        if json {
+            args.push("--json");
+        }
+        let out = self.project.run(&args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     /// Publishes the forest's trust packages into the nodes' repository (`repo`).
     pub fn publish_trust(&self) {
         repository().publish(&self.project, &self.trust_dist, &self.repo);
@@ -179,7 +196,7 @@ impl Cluster {
         }
         assert!(
             cluster_conf.contains("verify_and_map: true")
-                && cluster_conf.contains("pinned_certs: $FOREST_NODE_PINS"),
+                && cluster_conf.contains("pinned_certs: $FOREST_PINS"),
             "[{}] not closed:\n{cluster_conf}",
             node.name
         );
@@ -405,10 +422,43 @@ fn three_nodes_form_a_cluster_survive_losing_one_and_a_broken_cluster_conf() {
     cluster.wait_until_replicas_at(50);
     drop((c1, c2, c3));
 
+    // `forest status`, from the operator's machine through node2: every node, one verdict.
+    let (code, report) = cluster.status(&cluster.nodes[1], false);
+    eprintln!("forest status, exit {code}:\n{report}");
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains(": healthy: 3 nodes answer"), "{report}");
+    let (_, json) = cluster.status(&cluster.nodes[1], true);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("--json");
+    let nodes = json["nodes"].as_array().expect("nodes");
+    for (node, reported) in cluster.nodes.iter().zip(nodes) {
+        assert_eq!(reported["name"], node.name.as_str());
+        assert_eq!(reported["version"], NEW, "{reported}");
+        assert_eq!(reported["routes"], 2, "{reported}");
+        assert_eq!(reported["health"], "ok", "{reported}");
+        assert_eq!(
+            reported["trust_version"],
+            cluster.trust_version(),
+            "{reported}"
+        );
+    }
+    let leaders = nodes.iter().filter(|n| n["jetstream"] == "leader").count();
+    assert_eq!(leaders, 1, "{json}");
+
     // 2. Node loss: node3's server stops; the other two keep the stream writable and
     // readable; node3 catches up when it is back.
     let node3 = &cluster.nodes[2];
     node3.ok(&["systemctl", "stop", "nimsforest-nats"]);
+    let (code, report) = cluster.status(&cluster.nodes[0], false);
+    eprintln!("forest status with node3 stopped, exit {code}:\n{report}");
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("degraded: node3 does not answer"),
+        "{report}"
+    );
+    let (code, report) = cluster.status(node3, false);
+    eprintln!("forest status through node3 alone, exit {code}:\n{report}");
+    assert_eq!(code, 2, "{report}");
+    assert!(report.contains(": unreachable: "), "{report}");
     let (c1, c2) = (cluster.client(0), cluster.client(1));
     for id in 51..=75 {
         assert_eq!(publish_until_acknowledged(&c1, id), id);

@@ -552,6 +552,32 @@ impl Node {
         self.run(&["systemctl", query, unit]).1.trim().to_string()
     }
 
+    /// Waits (up to a minute) for the server's unit to be active; the journal and the
+    /// server's log in the failure otherwise.
+    pub fn assert_active(&self) {
+        let active = crate::harness::wait_for(Duration::from_secs(60), || {
+            (self.systemctl_state("is-active", "nimsforest-nats") == "active").then_some(())
+        });
+        if active.is_none() {
+            let journal = self
+                .run(&[
+                    "journalctl",
+                    "-u",
+                    "nimsforest-nats",
+                    "--no-pager",
+                    "-n",
+                    "60",
+                ])
+                .1;
+            let (_, log) = self.run(&["tail", "-n", "30", "/var/log/nimsforest/nats.log"]);
+            panic!(
+                "[{}] nimsforest-nats is {}:\n{journal}\n{log}",
+                self.name,
+                self.systemctl_state("is-active", "nimsforest-nats")
+            );
+        }
+    }
+
     /// An HTTP GET from inside the node's network namespace (the monitoring port listens
     /// on the node's loopback only): (status, body); status 0 when nothing answers.
     pub fn http_get(&self, url: &str) -> (u16, String) {

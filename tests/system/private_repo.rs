@@ -476,8 +476,7 @@ fn nodes_with_credentials_install_through_cloud_init_and_others_are_refused() {
             );
             let (_, status) = node.run(&["cloud-init", "status", "--long"]);
             assert!(status.contains("status: done"), "[{name}] {status}");
-            let active = node.run(&["systemctl", "is-active", "nimsforest-nats"]).1;
-            assert_eq!(active.trim(), "active", "[{name}]");
+            node.assert_active();
         } else {
             assert!(
                 !installed(node, "nimsforest-nats"),
@@ -706,12 +705,7 @@ fn the_rpm_variant_gives_dnf_the_credentials_and_no_one_else() {
             }
             dnf(node, &packages, &[]);
             node.ok(&["rpm", "-q", "nimsforest-nats"]);
-            assert_eq!(
-                node.run(&["systemctl", "is-active", "nimsforest-nats"])
-                    .1
-                    .trim(),
-                "active"
-            );
+            node.assert_active();
         } else {
             let (ok, out) = node.run(&[
                 "dnf",

@@ -419,7 +419,7 @@ pub(super) fn cloud_init() -> Vec<Case> {
     ]
 }
 
-/// `forest init|node|user`.
+/// The `forest` commands.
 #[rustfmt::skip] // A table: one case a line.
 pub(super) fn forest() -> Vec<Case> {
     let init = |extra: &[&str]| os(&[&["forest", "init", "--dir", "new-forest", "--forest-id", "x"][..], extra].concat());
@@ -458,5 +458,12 @@ pub(super) fn forest() -> Vec<Case> {
         Case::new("forest user --days beyond the CA", &["forest", "user", "--dir", "forest", "--name", "u1", "--days", "31"]).code(2).says("forest CA's notAfter"),
         Case::new("forest user again", &["forest", "user", "--dir", "forest", "--name", "app"]).code(2).says("forest renew app"),
         Case::new("forest user --dir a file", &["forest", "user", "--dir", "in/password", "--name", "u1"]).code(2).says("not a directory"),
+        Case::new("forest revoke nobody", &["forest", "revoke", "--dir", "forest", "nobody"]).code(2).says("is no node or user"),
+        Case::new("forest renew nobody", &["forest", "renew", "--dir", "forest", "nobody"]).code(2).says("is no node or user"),
+        Case::new("forest remove without --server", &["forest", "remove", "--dir", "forest", "n2"]).code(2).says("required arguments"),
+        Case::os("forest status --server with a password", os(&["forest", "status", "--dir", "forest", "--server", &format!("tls://ops:{PASSWORD}@127.0.0.1:4222")])).code(2).says("must not carry credentials"),
+        Case::new("forest status --server with a path", &["forest", "status", "--dir", "forest", "--server", "tls://127.0.0.1:4222/x"]).code(2).says("nothing after it"),
+        Case::new("forest status --server http://", &["forest", "status", "--dir", "forest", "--server", "http://127.0.0.1:4222"]).code(2).says("tls://host:4222"),
+        Case::new("forest status --server with a newline", &["forest", "status", "--dir", "forest", "--server", "tls://127.0.0.1:4222\nx"]).code(2).says("printable ASCII"),
     ]
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Role};
 
+pub mod status;
+
 /// How long a scatter-gather request waits for the servers' answers.
 pub const GATHER: Duration = Duration::from_secs(2);
 
@@ -50,10 +52,11 @@ impl Fleet {
         let dir = forest.user_dir(&user);
         let mut addresses = Vec::new();
         for server in servers {
-            let address = server
+            let checked = crate::weburl::server_url(server)?;
+            let address = checked
                 .parse::<async_nats::ServerAddr>()
                 .map_err(|e| Error::Usage {
-                    what: format!("--server {server:?}"),
+                    what: format!("--server {checked}"),
                     reason: format!("is not a NATS URL (tls://HOST:4222): {e}"),
                 })?;
             addresses.push(address);
