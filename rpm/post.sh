@@ -9,6 +9,10 @@ fi
 
 # Writes /etc/nimsforest/cluster.conf unless it already exists.
 /opt/nimsforest/bin/nimsforest-cluster-conf || exit 1
+# sizing.conf, which nats.conf includes (made again before every start).
+# Without /proc (a chroot) the server's first start does it.
+/opt/nimsforest/bin/nimsforest-sizing ||
+    echo "nimsforest-nats: sizing.conf is written when the server starts"
 
 # First install: enable (also offline, e.g. in an image build) and start when
 # systemd runs. Unlike Fedora's %systemd_post this does not defer to presets:
@@ -22,7 +26,10 @@ if [ "$1" -eq 1 ]; then
         if [ -e /etc/nimsforest/forest/node-key.pem ] && [ ! -e /etc/nimsforest/forest.conf ]; then
             echo "nimsforest-nats: the server starts when the forest's trust package (nimsforest-forest-*) is installed"
         else
-            systemctl start nimsforest-nats.service >/dev/null 2>&1 || :
+            # Waits for the server's health (nimsforest-nats-ready).
+            if ! systemctl start nimsforest-nats.service >/dev/null 2>&1; then
+                echo "nimsforest-nats: the server did not become ready (journalctl -u nimsforest-nats)" >&2
+            fi
         fi
     fi
 fi

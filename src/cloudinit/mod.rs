@@ -21,8 +21,8 @@
 //!    signatures) and `repo_gpgcheck` (`repomd.xml.asc`) on, and `gpgkey` pointing at the
 //!    key written in step 1 (`/etc/pki/rpm-gpg/RPM-GPG-KEY-ID`), so trust comes from the
 //!    user-data, not from a download.
-//! 3. `package_update` refreshes the indexes and `packages` installs the package (or the
-//!    pinned version).
+//! 3. `runcmd` refreshes the indexes and installs the package (or the pinned version),
+//!    trying again while the repository does not answer (see `install`).
 //!
 //! With a server name, `hostname:` sets the host name, which the package uses as the NATS
 //! `server_name`.
@@ -31,6 +31,7 @@ use std::fmt::Write;
 
 mod access;
 pub(crate) mod check;
+mod install;
 
 use crate::error::{Error, Result};
 use crate::forest::{NodeSecrets, NODE_DIR};
@@ -215,14 +216,13 @@ pub fn user_data(cfg: &CloudInit) -> Result<String> {
         );
         let _ = writeln!(out, "      source: {}", quote(&line));
     }
-    out.push_str("package_update: true\n");
-    out.push_str("packages:\n");
-    let _ = writeln!(out, "  - {}", quote(&package));
     // The forest's trust: installed with the server (after it: it depends on it), kept
     // current by its own timer.
+    let mut packages = vec![package.as_str()];
     if let Some(secrets) = &cfg.forest_secrets {
-        let _ = writeln!(out, "  - {}", quote(&secrets.trust_package));
+        packages.push(&secrets.trust_package);
     }
+    install::runcmd(&mut out, cfg.rpm, &packages);
     Ok(out)
 }
 
@@ -356,7 +356,7 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// What `packages:` installs: the name, or `name=VERSION` (apt; `VERSION-*` without a
+/// What is installed: the name, or `name=VERSION` (apt; `VERSION-*` without a
 /// revision) / `name-VERSION` (dnf, which matches any release itself).
 fn package_spec(cfg: &CloudInit) -> Result<String> {
     let Some(version) = &cfg.version else {

@@ -68,8 +68,9 @@ fn apt_variant() {
             l => format!("      {l}\n"),
         })
         .collect();
+    let (config, install) = out.split_once("runcmd:\n").expect("runcmd");
     assert_eq!(
-        out,
+        config,
         "#cloud-config\n\
          # nimsforest-nats from the signed apt repository at https://packages.example.com/apt.\n\
          write_files:\n\
@@ -83,11 +84,18 @@ fn apt_variant() {
          \x20 preserve_sources_list: true\n\
          \x20 sources:\n\
          \x20   nimsforest:\n\
-         \x20     source: \"deb [signed-by=/etc/apt/keyrings/nimsforest.asc] https://packages.example.com/apt stable main\"\n\
-         package_update: true\n\
-         packages:\n\
-         \x20 - \"nimsforest-nats\"\n"
+         \x20     source: \"deb [signed-by=/etc/apt/keyrings/nimsforest.asc] https://packages.example.com/apt stable main\"\n"
     );
+    // One command: the script, then its arguments (never part of its text).
+    assert!(
+        install.starts_with("  - [\"sh\", \"-c\", \"manager=$1; shift\\n"),
+        "{install}"
+    );
+    assert!(
+        install.ends_with("done\", \"nimsforest-install\", \"apt\", \"nimsforest-nats\"]\n"),
+        "{install}"
+    );
+    assert_eq!(install.lines().count(), 1, "{install}");
 }
 
 fn secrets() -> NodeSecrets {
@@ -121,7 +129,7 @@ fn rpm_variant_with_a_closed_cluster_and_pinned_version() {
     assert!(out.contains("    gpgkey: \"file:///etc/pki/rpm-gpg/RPM-GPG-KEY-nimsforest\"\n"));
     // The server, then the forest's trust package, which brings all but the node's key.
     assert!(out.ends_with(
-        "packages:\n  - \"nimsforest-nats-2.14.6\"\n  - \"nimsforest-forest-forest-1\"\n"
+        "\"nimsforest-install\", \"dnf\", \"nimsforest-nats-2.14.6\", \"nimsforest-forest-forest-1\"]\n"
     ));
     assert!(!out.contains("apt:"));
     // The node's one secret, root-only, before the package is installed.

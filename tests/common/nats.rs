@@ -186,13 +186,16 @@ impl Nats {
         Ok((info.state.messages, info.state.last_sequence))
     }
 
+    async fn stream(&self, name: &str) -> Result<jetstream::stream::Stream, String> {
+        self.jetstream
+            .get_stream(name)
+            .await
+            .map_err(|e| format!("stream {name}: {e}"))
+    }
+
     fn stream_info(&self, name: &str) -> Result<stream::Info, String> {
         self.runtime.block_on(async {
-            let mut stream = self
-                .jetstream
-                .get_stream(name)
-                .await
-                .map_err(|e| format!("stream {name}: {e}"))?;
+            let mut stream = self.stream(name).await?;
             stream
                 .info()
                 .await
@@ -203,15 +206,29 @@ impl Nats {
 
     /// Every message of a stream, in sequence order, read one by one from the server.
     pub fn read_stream(&self, name: &str) -> Result<Vec<Vec<u8>>, String> {
+        self.read_stream_from(name, 1)
+    }
+
+    /// Removes the messages of a stream before sequence `first`; returns how many.
+    pub fn purge_before(&self, name: &str, first: u64) -> Result<u64, String> {
+        self.runtime.block_on(async {
+            let stream = self.stream(name).await?;
+            let purged = stream
+                .purge()
+                .sequence(first)
+                .await
+                .map_err(|e| format!("purge {name}: {e}"))?;
+            Ok(purged.purged)
+        })
+    }
+
+    /// The messages of a stream from sequence `first` to its last, in order.
+    pub fn read_stream_from(&self, name: &str, first: u64) -> Result<Vec<Vec<u8>>, String> {
         let (_, last) = self.stream_state(name)?;
         self.runtime.block_on(async {
-            let stream = self
-                .jetstream
-                .get_stream(name)
-                .await
-                .map_err(|e| format!("stream {name}: {e}"))?;
+            let stream = self.stream(name).await?;
             let mut messages = Vec::new();
-            for sequence in 1..=last {
+            for sequence in first..=last {
                 let message = stream
                     .get_raw_message(sequence)
                     .await

@@ -210,14 +210,22 @@ fn every_variant_passes_cloud_init_schema() {
                     "never cloud-init's own key handling"
                 );
             }
-            let packages = yaml_query(&file, "d['packages']");
+            // One command installs them: the script, its name, the manager, the packages.
+            let install = yaml_query(&file, "d['runcmd'][0][3:]");
             let want = match (rpm, cluster) {
                 // The forest's trust package, after the server it depends on.
-                (_, true) => "['nimsforest-nats', 'nimsforest-forest-forest-1']",
-                (false, false) => "['nimsforest-nats=2.14.6-*']",
-                (true, false) => "['nimsforest-nats-2.14.6']",
+                (false, true) => {
+                    "['nimsforest-install', 'apt', 'nimsforest-nats', 'nimsforest-forest-forest-1']"
+                }
+                (true, true) => {
+                    "['nimsforest-install', 'dnf', 'nimsforest-nats', 'nimsforest-forest-forest-1']"
+                }
+                (false, false) => "['nimsforest-install', 'apt', 'nimsforest-nats=2.14.6-*']",
+                (true, false) => "['nimsforest-install', 'dnf', 'nimsforest-nats-2.14.6']",
             };
-            assert_eq!(packages, want);
+            assert_eq!(install, want);
+            assert_eq!(yaml_query(&file, "d['runcmd'][0][:2]"), "['sh', '-c']");
+            assert_eq!(yaml_query(&file, "len(d['runcmd'])"), "1");
             let node_info = yaml_query(
                 &file,
                 &format!("[f['content'] for f in d['write_files'] if f['path'] == '{NODE_INFO}']"),
@@ -271,8 +279,9 @@ fn invalid_user_data_is_caught_by_the_schema_check_itself() {
     assert!(!ok, "{out}");
 }
 
-/// write_files must run before packages are installed, so the package's postinst finds
-/// node-info.json: check the module order of the cloud-init installed here.
+/// write_files and the repository settings must come before runcmd installs the
+/// packages, so the package's postinst finds node-info.json: check the module order of the
+/// cloud-init installed here.
 #[test]
 fn write_files_runs_before_packages_are_installed() {
     let cfg = Path::new("/etc/cloud/cloud.cfg");
@@ -292,7 +301,9 @@ fn write_files_runs_before_packages_are_installed() {
     };
     assert_eq!(stage_of("write-files"), 0);
     assert_eq!(stage_of("apt-configure"), 1);
-    assert_eq!(stage_of("package-update-upgrade-install"), 2);
+    // runcmd writes the commands in the config stage; scripts-user runs them in the final.
+    assert_eq!(stage_of("runcmd"), 1);
+    assert_eq!(stage_of("scripts-user"), 2);
 }
 
 /// The package's nimsforest-cluster-conf for node-1, writing into `etc`.

@@ -436,7 +436,7 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
         "the CA key left the build machine"
     );
     assert!(
-        user_data.contains("  - \"nimsforest-forest-f-1\"\n"),
+        user_data.contains("\"nimsforest-nats\", \"nimsforest-forest-f-1\"]\n"),
         "{user_data}"
     );
     let open = project.ok(&with(

@@ -112,7 +112,7 @@ fn a_pem_cannot_smuggle_yaml_into_the_user_data() {
     assert_eq!(written, cert, "re-encoded from its bytes");
     assert_eq!(
         yaml_query(&file, "sorted(d)"),
-        "['apt', 'package_update', 'packages', 'write_files']"
+        "['apt', 'runcmd', 'write_files']"
     );
     assert!(!text.contains('\r'));
 }

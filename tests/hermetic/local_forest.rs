@@ -14,6 +14,16 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::nats::{certificate_field, presented_certificate};
 
+/// Runs one of the package's scripts; its stderr is the failure message.
+fn run_asset(command: &mut Command) {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -140,20 +150,15 @@ impl Server {
             ),
         )
         .unwrap();
-        let out = Command::new("sh")
-            .arg(repo_root().join("assets/nimsforest-cluster-conf"))
-            .env("NIMSFOREST_ETC", &etc)
-            .env("NODE_INFO", &node_info)
-            .env("NIMSFOREST_HOSTNAME", name)
-            .env("NIMSFOREST_TRUST", trust_dir(trust))
-            // The test's own group (used only when the test runs as root).
-            .env("NIMSFOREST_GROUP", "root")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_asset(
+            Command::new("sh")
+                .arg(repo_root().join("assets/nimsforest-cluster-conf"))
+                .env("NIMSFOREST_ETC", &etc)
+                .env("NODE_INFO", &node_info)
+                .env("NIMSFOREST_HOSTNAME", name)
+                .env("NIMSFOREST_TRUST", trust_dir(trust))
+                // The test's own group (used only when the test runs as root).
+                .env("NIMSFOREST_GROUP", "root"),
         );
         let cluster = std::fs::read_to_string(etc.join("cluster.conf")).unwrap();
         assert!(cluster.contains("verify_and_map: true"), "{cluster}");
@@ -174,11 +179,28 @@ impl Server {
             .replace("/var/lib/nimsforest", dir.path().to_str().unwrap())
             .replace("/var/log/nimsforest/nats.log", log.to_str().unwrap());
         std::fs::write(etc.join("nats.conf"), conf).unwrap();
+        // sizing.conf and GOMEMLIMIT, as the unit's ExecStartPre makes them.
+        let run = dir.path().join("run");
+        run_asset(
+            Command::new("sh")
+                .arg(repo_root().join("assets/nimsforest-sizing"))
+                .env("NIMSFOREST_ETC", &etc)
+                .env("NIMSFOREST_RUN", &run)
+                .env("NIMSFOREST_STORE", dir.path())
+                .env("NODE_INFO", &node_info)
+                .env_remove("GOMEMLIMIT"),
+        );
+        let sizing = std::fs::read_to_string(run.join("sizing.env")).unwrap();
+        let gomemlimit = sizing
+            .trim()
+            .strip_prefix("GOMEMLIMIT=")
+            .expect("GOMEMLIMIT");
 
         let binary = dir.path().join("nats-server");
         std::fs::write(&binary, fixture_binary(NEW, "amd64")).unwrap();
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
         let child = Command::new(&binary)
+            .env("GOMEMLIMIT", gomemlimit)
             .arg("-c")
             .arg(etc.join("nats.conf"))
             .stdin(Stdio::null())

@@ -5,14 +5,12 @@
 //! source, writes node-info.json and installs nimsforest-nats from the signed repository.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::install::{apt, repository, REPO_PORT};
+use crate::install::{repository, REPO_PORT};
 use crate::nats::{ClientTls, Nats};
 use crate::node::*;
 
@@ -147,6 +145,13 @@ impl Cluster {
     /// The user-data of `node` (a node of the forest) and its NoCloud seed, the
     /// repository served on its loopback; not started.
     pub fn seed(&self, node: &mut Node, version: Option<&str>) {
+        let user_data = self.user_data(node, version);
+        node.serve(&self.repo, REPO_PORT);
+        self.seed_only(node, &user_data);
+    }
+
+    /// `nimsforest-pkg cloud-init` for `node`, installing `version` or the newest.
+    pub fn user_data(&self, node: &Node, version: Option<&str>) -> String {
         let key = self.repo.join("nimsforest.asc");
         let url = format!("http://127.0.0.1:{REPO_PORT}");
         let forest = self.forest.to_str().expect("utf-8");
@@ -167,8 +172,11 @@ impl Cluster {
         if let Some(version) = version {
             args.extend(["--version", version]);
         }
-        let user_data = self.project.ok(&args);
-        node.serve(&self.repo, REPO_PORT);
+        self.project.ok(&args)
+    }
+
+    /// The user-data of `node` as seed, the repository not served (yet).
+    pub fn seed_only(&self, node: &mut Node, user_data: &str) {
         node.write(
             "/var/lib/cloud/seed/nocloud/user-data",
             user_data.as_bytes(),
@@ -382,11 +390,11 @@ fn publish_until_acknowledged(client: &Nats, id: u64) -> u64 {
         .0
 }
 
-fn payloads(range: std::ops::RangeInclusive<u64>) -> Vec<Vec<u8>> {
+pub fn payloads(range: std::ops::RangeInclusive<u64>) -> Vec<Vec<u8>> {
     range.map(|i| format!("event {i}").into_bytes()).collect()
 }
 
-fn journal(node: &Node) -> String {
+pub fn journal(node: &Node) -> String {
     node.run(&[
         "journalctl",
         "-u",
@@ -506,168 +514,4 @@ fn three_nodes_form_a_cluster_survive_losing_one_and_a_broken_cluster_conf() {
     node3.ok(&["systemctl", "restart", "nimsforest-nats"]);
     cluster.wait_until_replicas_at(85);
     cluster.wait_until_formed();
-}
-
-/// What a publisher saw while the cluster changed under it.
-#[derive(Debug, Default)]
-pub struct PublishRecord {
-    pub attempts: u64,
-    pub failed_attempts: u64,
-    pub acknowledged: u64,
-    pub longest_gap: Duration,
-}
-
-/// A client that knows all three servers and publishes with acknowledgements, message
-/// ids 1, 2, ... in order, retrying an id until it is acknowledged (the stream
-/// deduplicates), until stopped.
-pub struct Publisher {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<PublishRecord>,
-}
-
-impl Publisher {
-    /// Publishes to STREAM through every node.
-    pub fn start(cluster: &Cluster) -> Self {
-        Self::start_on(cluster.urls(), cluster.app(), "events.new".into())
-    }
-
-    /// Publishes to `subject` through the servers at `urls`, as the user of `tls`.
-    pub fn start_on(urls: Vec<String>, tls: ClientTls, subject: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let client = Nats::connect_with(&urls, Some(&tls)).expect("publisher connects");
-                let mut record = PublishRecord::default();
-                let mut last_ack = Instant::now();
-                let mut id = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    id += 1;
-                    let payload = format!("event {id}");
-                    loop {
-                        record.attempts += 1;
-                        match client.publish_with_id(
-                            &subject,
-                            &id.to_string(),
-                            payload.as_bytes(),
-                            Duration::from_secs(2),
-                        ) {
-                            Ok(_) => break,
-                            Err(_) => {
-                                record.failed_attempts += 1;
-                                std::thread::sleep(Duration::from_millis(100));
-                            }
-                        }
-                    }
-                    record.longest_gap = record.longest_gap.max(last_ack.elapsed());
-                    last_ack = Instant::now();
-                    record.acknowledged = id;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                record
-            })
-        };
-        Self { stop, thread }
-    }
-
-    pub fn stop(self) -> PublishRecord {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("publisher")
-    }
-}
-
-/// Every acknowledged message is in the stream exactly once, enough was published, and
-/// publishing never stalled longer than one leader election.
-pub fn assert_nothing_lost(cluster: &Cluster, record: &PublishRecord, what: &str) {
-    assert_nothing_lost_in(cluster, record, what, STREAM, 2);
-}
-
-/// The same for `stream`, read through node `reader`.
-pub fn assert_nothing_lost_in(
-    cluster: &Cluster,
-    record: &PublishRecord,
-    what: &str,
-    stream: &str,
-    reader: usize,
-) {
-    let stored = cluster
-        .client(reader)
-        .read_stream(stream)
-        .expect("read the stream");
-    eprintln!(
-        "{what}: {} publish attempts, {} failed and retried, {} acknowledged, {} read back; longest publish gap {:.2?}",
-        record.attempts,
-        record.failed_attempts,
-        record.acknowledged,
-        stored.len(),
-        record.longest_gap
-    );
-    assert_eq!(
-        stored,
-        payloads(1..=record.acknowledged),
-        "acknowledged messages missing or duplicated"
-    );
-    assert!(
-        record.acknowledged > 100,
-        "too little was published: {record:?}"
-    );
-    assert!(
-        record.longest_gap <= ONE_LEADER_ELECTION,
-        "publishing stalled for {:.2?}, longer than one leader election",
-        record.longest_gap
-    );
-}
-
-#[test]
-fn rolling_upgrade_under_load_loses_no_acknowledged_message() {
-    let (cluster, formed) = Cluster::form(Some(OLD));
-    eprintln!("formation: {formed:.1?}");
-    for node in &cluster.nodes {
-        assert_eq!(crate::install::varz(node, "version"), OLD);
-    }
-    cluster
-        .client(0)
-        .create_stream(STREAM, &["events.>"], 3)
-        .expect("create R3 stream");
-
-    let publisher = Publisher::start(&cluster);
-
-    // One node at a time, through apt, as an operator would.
-    for node in &cluster.nodes {
-        std::thread::sleep(Duration::from_secs(2));
-        let out = apt(node, &["install", "nimsforest-nats"]);
-        assert!(
-            out.contains(&format!(
-                "Unpacking nimsforest-nats ({NEW}-1) over ({OLD}-1)"
-            )),
-            "{out}"
-        );
-        let healthy = wait_for(Duration::from_secs(120), || {
-            (node.http_get("http://127.0.0.1:8222/healthz").0 == 200).then_some(())
-        });
-        assert!(
-            healthy.is_some(),
-            "[{}] not healthy after its upgrade",
-            node.name
-        );
-        assert_eq!(
-            crate::install::varz(node, "version"),
-            NEW,
-            "[{}]",
-            node.name
-        );
-        cluster.wait_until_formed();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let record = publisher.stop();
-    assert_nothing_lost(&cluster, &record, "rolling upgrade");
-    for node in &cluster.nodes {
-        assert_eq!(
-            crate::install::varz(node, "version"),
-            NEW,
-            "[{}]",
-            node.name
-        );
-    }
-    cluster.wait_until_replicas_at(record.acknowledged);
 }

@@ -22,4 +22,7 @@ mod forest;
 mod install;
 mod node;
 mod private_repo;
+mod publisher;
+mod sizing;
 mod trust;
+mod upgrade;

@@ -603,6 +603,12 @@ impl Node {
 
     /// Serves `dir` over http on the node's own 127.0.0.1:`port` (the server runs on the
     /// host, in the node's network namespace), until the node is dropped.
+    /// Keeps `server` (one the test started in this node's network namespace) running
+    /// as long as the node.
+    pub fn keep(&mut self, server: MirrorServer) {
+        self.servers.push(server);
+    }
+
     pub fn serve(&mut self, dir: &Path, port: u16) -> String {
         let server = MirrorServer::start_in(dir, port, Some(&format!("/run/netns/{}", self.netns)));
         let url = server.url.clone();

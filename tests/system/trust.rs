@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::*;
 use crate::harness::*;
+use crate::install::REPO_PORT;
 use crate::nats::{certificate_field, presented_certificate, ClientTls, Nats};
+use crate::publisher::*;
 
 const USER: &str = "ops";
+/// How long node4's repository refuses connections after it boots.
+const REPOSITORY_DOWN: Duration = Duration::from_secs(60);
 
 fn seconds(times: &[Duration]) -> String {
     times
@@ -148,9 +152,31 @@ fn the_forest_changes_by_packages_without_logging_into_a_node() {
     cluster
         .routes
         .push(format!("nats-route://{}:6222", node4.address));
-    cluster.seed(&mut node4, None);
+    // Its repository refuses connections for its first minute: it installs and joins
+    // once the repository is back, by itself.
+    let user_data = cluster.user_data(&node4, None);
+    cluster.seed_only(&mut node4, &user_data);
+    let netns = node4.netns_path();
     let started = Instant::now();
-    node4.start();
+    let server = std::thread::scope(|scope| {
+        scope.spawn(|| node4.start());
+        std::thread::sleep(REPOSITORY_DOWN);
+        MirrorServer::start_in(&cluster.repo, REPO_PORT, Some(&netns))
+    });
+    node4.keep(server);
+    let log = node4.read("/var/log/cloud-init-output.log");
+    let attempts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("nimsforest-install: "))
+        .collect();
+    eprintln!(
+        "node4's first boot, its repository down for {REPOSITORY_DOWN:?}:\n{}",
+        attempts.join("\n")
+    );
+    assert!(
+        attempts.len() > 2 && attempts.last().is_some_and(|l| l.contains(": installed ")),
+        "{log}"
+    );
     cluster.nodes.push(node4);
     cluster.wait_until_formed();
     eprintln!(

@@ -208,7 +208,8 @@ pub fn json_field(json: &str, field: &str) -> Option<String> {
     })
 }
 
-fn main_pid(node: &Node) -> String {
+/// The server's process id, as systemd knows it.
+pub(crate) fn main_pid(node: &Node) -> String {
     node.ok(&[
         "systemctl",
         "show",

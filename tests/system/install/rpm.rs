@@ -161,6 +161,17 @@ fn rpm_install_upgrade_and_erase_with_debian_rpm_and_dnf() {
         &["upgrade", "nimsforest-nats"],
         &["/etc/nimsforest/nats.conf created as /etc/nimsforest/nats.conf.rpmnew"],
     );
+    // dnf returned once the restarted server was healthy: the unit's gate said so.
+    assert_eq!(node.http_get("http://127.0.0.1:8222/healthz").0, 200);
+    let journal = node
+        .run(&["journalctl", "-u", "nimsforest-nats", "--no-pager"])
+        .1;
+    let gate: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains("nimsforest-nats-ready: ready after"))
+        .collect();
+    eprintln!("the gate on install and upgrade:\n{}", gate.join("\n"));
+    assert!(gate.len() >= 2, "{journal}");
 
     assert!(
         node.read("/etc/nimsforest/nats.conf.rpmnew")
