@@ -40,7 +40,7 @@ pub enum Command {
     /// Write a new OpenPGP signing key pair that current apt, rpm and dnf accept.
     Keygen(keygen::KeygenArgs),
     /// Print #cloud-config user-data that installs the package from the repository.
-    CloudInit(cloud_init::CloudInitArgs),
+    CloudInit(Box<cloud_init::CloudInitArgs>),
     /// Make and manage a closed forest's secrets: its CA, node certificates, client users.
     Forest(forest::ForestArgs),
 }
@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Repo(args) => command::repo::run(&ctx, args),
         Command::Promote(args) => command::promote::run(&ctx, args),
         Command::Keygen(args) => command::keygen::run(&ctx, args),
-        Command::CloudInit(args) => command::cloud_init::run(&ctx, args),
+        Command::CloudInit(args) => command::cloud_init::run(&ctx, *args),
         Command::Forest(args) => command::forest::run(&ctx, args),
     }
 }

@@ -211,6 +211,28 @@ pub fn route_url(raw: &str) -> Result<String> {
     )
 }
 
+/// A core node's leaf node port, for a leaf node: `nats-leaf://HOST:PORT`.
+pub fn leaf_url(raw: &str) -> Result<String> {
+    nats_url(
+        "hub",
+        raw,
+        &["nats-leaf"],
+        "nats-leaf://host:7777",
+        "leaf nodes authenticate with the forest's certificates",
+    )
+}
+
+/// A gateway of another cluster of the forest: `nats://HOST:PORT`.
+pub fn gateway_url(raw: &str) -> Result<String> {
+    nats_url(
+        "gateway",
+        raw,
+        &["nats"],
+        "nats://host:7222",
+        "gateways authenticate with the forest's certificates",
+    )
+}
+
 /// A node's client URL for the tool itself (`--server`), `tls://HOST:PORT` (or `nats://`):
 /// no credentials, since the tool connects with the forest's `sys` certificate.
 pub fn server_url(raw: &str) -> Result<String> {

@@ -4,8 +4,8 @@
 //! the repository is back. cloud-init runs its modules once and `packages:` never tries
 //! again, so the script below does: the distribution's own package manager, every 10 s,
 //! for at most 60 attempts (about ten minutes), each attempt logged to the console and
-//! `/var/log/cloud-init-output.log`. The package names are arguments of the script,
-//! never part of its text.
+//! `/var/log/cloud-init-output.log`; a repository that refuses the node (HTTP 4xx) ends
+//! it at once. The package names are arguments of the script, never part of its text.
 
 use std::fmt::Write;
 
@@ -16,17 +16,33 @@ pub const ATTEMPTS: u32 = 60;
 /// Seconds between attempts.
 pub const PAUSE: u32 = 10;
 
-/// `sh -c SCRIPT nimsforest-install MANAGER PACKAGE...`.
+/// `sh -c SCRIPT nimsforest-install MANAGER PACKAGE...`. A refusal (HTTP 400, 401, 403,
+/// 407: wrong credentials, no client certificate) is the repository's answer, not an
+/// outage: the node gives up at once and says so.
 fn script() -> String {
     format!(
         r#"manager=$1; shift
+log=$(mktemp) || exit 1
 attempt=1
 while :; do
     case "$manager" in
-        apt) apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=120 "$@" ;;
-        dnf) dnf -y --refresh install "$@" ;;
-    esac && {{ echo "nimsforest-install: installed $* (attempt $attempt)"; exit 0; }}
+        apt) {{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=120 "$@"; }} >"$log" 2>&1 ;;
+        dnf) dnf -y --refresh install "$@" >"$log" 2>&1 ;;
+    esac
+    status=$?
+    cat "$log"
+    if [ "$status" -eq 0 ]; then
+        rm -f "$log"
+        echo "nimsforest-install: installed $* (attempt $attempt)"
+        exit 0
+    fi
+    if grep -Eq ' (400|401|403|407) +[A-Z]|Status code: (400|401|403|407) ' "$log"; then
+        rm -f "$log"
+        echo "nimsforest-install: the repository refused this node (its credentials or client certificate); not trying again" >&2
+        exit 1
+    fi
     if [ "$attempt" -ge {ATTEMPTS} ]; then
+        rm -f "$log"
         echo "nimsforest-install: $* not installed after $attempt attempts; giving up" >&2
         exit 1
     fi

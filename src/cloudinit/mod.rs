@@ -32,6 +32,7 @@ use std::fmt::Write;
 mod access;
 pub(crate) mod check;
 mod install;
+mod topology;
 
 use crate::error::{Error, Result};
 use crate::forest::{NodeSecrets, NODE_DIR};
@@ -40,6 +41,7 @@ use crate::weburl::{repository_url, route_url};
 pub use access::{password_problem, Access, BasicAuth, ClientCertificate};
 pub use check::check_key;
 use check::{check_forest_id, check_host_name, check_word};
+pub use topology::Topology;
 
 /// The node description `nimsforest-cluster-conf` (in the package) reads.
 pub const NODE_INFO: &str = "/etc/morpheus/node-info.json";
@@ -64,6 +66,8 @@ pub struct CloudInit {
     pub forest_id: Option<String>,
     /// `nats-route://host:6222` (or `nats://host:port`) for every node of the cluster.
     pub routes: Vec<String>,
+    /// The node's role, and its cluster's gateways or its hubs.
+    pub topology: Topology,
     /// The node's host name, which becomes its NATS `server_name`.
     pub server_name: Option<String>,
     /// The rpm (dnf/yum) variant instead of apt.
@@ -91,6 +95,7 @@ impl std::fmt::Debug for CloudInit {
             .field("repo_url", &self.repo_url)
             .field("forest_id", &self.forest_id)
             .field("routes", &self.routes)
+            .field("topology", &self.topology)
             .field("server_name", &self.server_name)
             .field("rpm", &self.rpm)
             .field("version", &self.version)
@@ -244,6 +249,13 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
                 "routes need a forest id (the cluster is named after the forest)",
             ));
         }
+        if cfg.topology != Topology::default() {
+            return Err(invalid(
+                "forest id",
+                "",
+                "a role, cluster, gateways or hubs need the forest id",
+            ));
+        }
         return Ok(None);
     };
     check_forest_id(forest)?;
@@ -270,6 +282,7 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
         }
         _ => {}
     }
+    let topology = cfg.topology.fields(forest, &routes)?;
     let routes: Vec<String> = routes.iter().map(|r| quote(r)).collect();
     let open = if cfg.insecure_open_forest {
         ", \"insecure_open_cluster\": true"
@@ -277,7 +290,7 @@ pub fn node_info_json(cfg: &CloudInit) -> Result<Option<String>> {
         ""
     };
     Ok(Some(format!(
-        "{{\"forest_id\": {}, \"routes\": [{}]{open}}}\n",
+        "{{\"forest_id\": {}, \"routes\": [{}]{topology}{open}}}\n",
         quote(forest),
         routes.join(", ")
     )))

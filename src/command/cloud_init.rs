@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::Context;
 use crate::cloudinit::{
-    self, check_key, password_problem, Access, BasicAuth, ClientCertificate, CloudInit,
+    self, check_key, password_problem, Access, BasicAuth, ClientCertificate, CloudInit, Topology,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::forest::Forest;
+use crate::forest::{Forest, NodeRole};
 use crate::input::{self, unusable};
 use crate::pem::{Certificates, PrivateKey};
 use crate::repo::{Channel, APT_DIR};
@@ -52,6 +52,29 @@ pub struct CloudInitArgs {
     /// A cluster route, e.g. nats-route://10.0.0.2:6222 (repeat for every node).
     #[arg(long = "route", value_name = "URL")]
     pub routes: Vec<String>,
+
+    /// The node's role: core (a member of one of the forest's clusters) or leaf (an edge
+    /// node that connects to core nodes, --hub). Taken from --forest when that is given.
+    #[arg(long, value_name = "ROLE", value_parser = clap::value_parser!(NodeRole))]
+    pub role: Option<NodeRole>,
+
+    /// A core node's cluster, when the forest has one per region (default: the forest id).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// Another cluster of the forest and one of its gateways, e.g.
+    /// east=nats://10.1.0.1:7222 (repeat for each URL and cluster).
+    #[arg(long = "gateway", value_name = "CLUSTER=URL")]
+    pub gateways: Vec<String>,
+
+    /// A leaf node's hub: a core node's leaf node port, e.g. nats-leaf://10.0.0.1:7777
+    /// (repeat for each).
+    #[arg(long = "hub", value_name = "URL")]
+    pub hubs: Vec<String>,
+
+    /// A leaf node's JetStream domain (default: its host name).
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
 
     /// The node's host name (its NATS server_name).
     #[arg(long, value_name = "NAME")]
@@ -142,8 +165,8 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
             .map(|path| Certificates::read_bundle("repository CA", path))
             .transpose()?,
     };
-    let (forest_id, forest_secrets) = match &args.forest {
-        None => (args.forest_id, None),
+    let (forest_id, forest_secrets, role) = match &args.forest {
+        None => (args.forest_id, None, args.role),
         Some(dir) => {
             let forest = Forest::open(dir)?;
             if let Some(id) = args.forest_id.as_deref().filter(|id| *id != forest.id()) {
@@ -153,11 +176,32 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
                 });
             }
             let name = args.server_name.as_deref().unwrap_or_default();
-            (
-                Some(forest.id().to_string()),
-                Some(forest.node_secrets(name)?),
-            )
+            let secrets = forest.node_secrets(name)?;
+            // The forest made the node's certificate for its role: the two agree.
+            let role = forest.node_role(name).unwrap_or_default();
+            if let Some(asked) = args.role.filter(|asked| *asked != role) {
+                return Err(Error::Usage {
+                    what: format!("--role {}", asked.name()),
+                    reason: format!(
+                        "node {name} is a {} node of the forest {}",
+                        role.name(),
+                        forest.id()
+                    ),
+                });
+            }
+            let role = match role {
+                NodeRole::Leaf => Some(NodeRole::Leaf),
+                NodeRole::Core => args.role,
+            };
+            (Some(forest.id().to_string()), Some(secrets), role)
         }
+    };
+    let topology = Topology {
+        role,
+        cluster: args.cluster,
+        gateways: Topology::parse_gateways(&args.gateways)?,
+        hubs: args.hubs,
+        domain: args.domain,
     };
     let user_data = cloudinit::user_data(&CloudInit {
         package: definition.name,
@@ -171,6 +215,7 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         component: "main".into(),
         forest_id,
         routes: args.routes,
+        topology,
         server_name: args.server_name,
         rpm: args.rpm,
         version: args.version,

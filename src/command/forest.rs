@@ -9,7 +9,7 @@ use super::Context;
 use crate::error::{Error, Result};
 use crate::fleet::status::{self as fleet_status, Status};
 use crate::fleet::{self, Fleet};
-use crate::forest::{trust, utc, Forest, Kind, Role, RotationStep, Validity, MAX_DAYS};
+use crate::forest::{trust, utc, Forest, Kind, NodeRole, Role, RotationStep, Validity, MAX_DAYS};
 
 #[derive(Debug, clap::Args)]
 pub struct ForestArgs {
@@ -55,9 +55,10 @@ pub enum ForestCommand {
         #[command(flatten)]
         days: Days,
     },
-    /// Add a node: its key and certificate (server and client, for clients and routes),
-    /// trusted from the next version of the trust package on. Its key reaches it in its
-    /// user-data (`cloud-init --forest`).
+    /// Add a node: its key and certificate (server and client: for clients, and for
+    /// routes and gateways, or for leaf node connections with --leaf), trusted from the
+    /// next version of the trust package on. Its key reaches it in its user-data
+    /// (`cloud-init --forest`).
     Node {
         #[command(flatten)]
         place: Place,
@@ -67,6 +68,10 @@ pub enum ForestCommand {
         /// An address clients and the other nodes reach it at (repeat for each).
         #[arg(long = "address", value_name = "IP", required = true)]
         addresses: Vec<IpAddr>,
+        /// An edge node (role leaf): it connects to the core over leaf node connections
+        /// and its certificate joins no cluster.
+        #[arg(long)]
+        leaf: bool,
         #[command(flatten)]
         days: Days,
     },
@@ -101,6 +106,8 @@ pub enum ForestCommand {
     },
     /// Take a node out of the forest for good: revoked (if it is not yet), and its
     /// JetStream peer removed, through the system account. Do it once the node is gone.
+    /// For a leaf node: once every core node applied its revocation, its connections that
+    /// are still open are closed (a reload refuses only new ones).
     Remove {
         #[command(flatten)]
         place: Place,
@@ -215,10 +222,12 @@ pub fn run(ctx: &Context, args: ForestArgs) -> Result<()> {
             place,
             name,
             addresses,
+            leaf,
             days,
         } => {
             let mut forest = Forest::open(&place.dir)?;
-            forest.add_node(&name, &addresses, Validity::days_from_now(days.days)?)?;
+            let role = if leaf { NodeRole::Leaf } else { NodeRole::Core };
+            forest.add_node(&name, &addresses, role, Validity::days_from_now(days.days)?)?;
             report(&format!("node {name}"), &forest.node_dir(&name));
             publish(ctx, &mut forest, &place.out, &format!("added node {name}"))
         }
@@ -283,6 +292,22 @@ pub fn run(ctx: &Context, args: ForestArgs) -> Result<()> {
                     &place.out,
                     &format!("removed node {name}"),
                 )?;
+            }
+            if forest.node_role(&name) == Some(NodeRole::Leaf) {
+                // Not a JetStream peer of the core; its open connections outlive the
+                // reload that revoked it, so they are closed once every core node has
+                // applied the revocation (it cannot come back then).
+                core_nodes_applied(&forest, &servers, "forest remove")?;
+                let cores = forest.manifest().trusted_nodes_of(NodeRole::Core).len();
+                let closed = Fleet::connect(&forest, &servers)?.disconnect_leaf(&name, cores)?;
+                match closed.as_slice() {
+                    [] => println!("leaf node {name}: no connection to the core was open"),
+                    _ => println!(
+                        "leaf node {name}: its connections to {} are closed",
+                        closed.join(", ")
+                    ),
+                }
+                return Ok(());
             }
             Fleet::connect(&forest, &servers)?.remove_peer(&name)?;
             println!("node {name}: its JetStream peer is removed");
@@ -357,18 +382,16 @@ pub fn run(ctx: &Context, args: ForestArgs) -> Result<()> {
 
 fn status(dir: &Path, servers: &[String], json: bool) -> Result<()> {
     let forest = Forest::open(dir)?;
-    let nodes: Vec<String> = forest
-        .manifest()
-        .trusted_nodes()
-        .map(|(name, _)| name.clone())
-        .collect();
+    let nodes = forest.manifest().trusted_nodes_of(NodeRole::Core);
+    let leaves = forest.manifest().trusted_nodes_of(NodeRole::Leaf);
     let now = super::unix_now()? as i64;
     let asked = Fleet::connect(&forest, servers)
         .and_then(|fleet| fleet_status::gather(&fleet, nodes.len()));
+    let (id, version) = (forest.id(), forest.version());
     let status = match asked {
-        Ok(answers) => fleet_status::assess(forest.id(), forest.version(), &nodes, &answers, now),
+        Ok(answers) => fleet_status::assess(id, version, &nodes, &leaves, &answers, now),
         Err(e @ Error::Unreachable { .. }) => {
-            Status::unreachable(forest.id(), forest.version(), &nodes, e.to_string())
+            Status::unreachable(id, version, &nodes, &leaves, e.to_string())
         }
         Err(e) => return Err(e),
     };
@@ -387,22 +410,42 @@ fn status(dir: &Path, servers: &[String], json: bool) -> Result<()> {
 /// Every trusted node reports the forest's current trust version: the step before was
 /// applied everywhere.
 fn every_node_applied(forest: &Forest, servers: &[String]) -> Result<()> {
-    if servers.is_empty() {
+    let leaves = forest.manifest().trusted_nodes_of(NodeRole::Leaf);
+    if !leaves.is_empty() {
+        // A leaf node keeps its own system account: its trust version cannot be asked.
         return Err(Error::Usage {
             what: "forest rotate-ca".into(),
+            reason: format!(
+                "cannot check the leaf nodes ({}) through the system account: check that \
+                 each applied trust version {} (`nimsforest_trust` in its /varz metadata), \
+                 then run it again with --unchecked",
+                leaves.join(", "),
+                forest.version()
+            ),
+        });
+    }
+    core_nodes_applied(forest, servers, "forest rotate-ca")
+}
+
+/// Every trusted core node reports the forest's current trust version (`what` names the
+/// command that waits for it).
+fn core_nodes_applied(forest: &Forest, servers: &[String], what: &str) -> Result<()> {
+    if servers.is_empty() {
+        return Err(Error::Usage {
+            what: what.into(),
             reason: "checks that every node applied the previous step: give a node's client \
                      URL with --server tls://HOST:4222 (or --unchecked)"
                 .into(),
         });
     }
-    let nodes: Vec<&String> = forest.manifest().trusted_nodes().map(|(n, _)| n).collect();
+    let nodes = forest.manifest().trusted_nodes_of(NodeRole::Core);
     let fleet = Fleet::connect(forest, servers)?;
     let varz = fleet.ping("VARZ", serde_json::json!({}), nodes.len(), fleet::GATHER)?;
     let versions = fleet::trust_versions(&varz);
     let want = forest.version();
     let behind: Vec<String> = nodes
         .iter()
-        .filter_map(|node| match versions.get(*node) {
+        .filter_map(|node| match versions.get(node) {
             Some(Some(v)) if *v >= want => None,
             Some(Some(v)) => Some(format!("{node} (at {v})")),
             Some(None) => Some(format!("{node} (no trust version)")),
@@ -413,7 +456,7 @@ fn every_node_applied(forest: &Forest, servers: &[String]) -> Result<()> {
         return Ok(());
     }
     Err(Error::Usage {
-        what: "forest rotate-ca".into(),
+        what: what.into(),
         reason: format!(
             "not every node applied trust version {want} yet: {}; wait for them (or \
              publish it), then run it again",

@@ -130,23 +130,7 @@ impl Fleet {
     /// Removes server `name` from the JetStream meta group (its streams get new peers): for
     /// a node that is gone for good. The meta leader answers.
     pub fn remove_peer(&self, name: &str) -> Result<()> {
-        let payload = serde_json::json!({ "peer": name }).to_string();
-        let reply = self.runtime.block_on(async {
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                self.client
-                    .request("$JS.API.SERVER.REMOVE".to_string(), payload.into()),
-            )
-            .await
-            .map_err(|_| {
-                unreachable(
-                    &self.servers,
-                    "no answer to $JS.API.SERVER.REMOVE within 10 s",
-                )
-            })?
-            .map_err(|e| unreachable(&self.servers, e))
-        })?;
-        let answer: Value = serde_json::from_slice(&reply.payload).unwrap_or(Value::Null);
+        let answer = self.request("$JS.API.SERVER.REMOVE", serde_json::json!({ "peer": name }))?;
         if answer["success"] == Value::Bool(true) {
             return Ok(());
         }
@@ -159,6 +143,53 @@ impl Fleet {
                     .unwrap_or("the meta leader gave no reason")
             ),
         })
+    }
+
+    /// Closes every connection of the leaf node `name` to the core nodes (`KICK`, through
+    /// the system account), asking the `expected` core nodes which have one; the core
+    /// nodes it was connected to. A reload applies a revocation to new leaf connections
+    /// only: this ends the ones already open.
+    pub fn disconnect_leaf(&self, name: &str, expected: usize) -> Result<Vec<String>> {
+        let leafz = self.ping("LEAFZ", serde_json::json!({}), expected, GATHER)?;
+        let mut closed = Vec::new();
+        for (server, data) in &leafz {
+            let Some(server_id) = data["server_id"].as_str() else {
+                continue;
+            };
+            let links = data["leafs"].as_array().into_iter().flatten();
+            for link in links.filter(|l| l["name"].as_str() == Some(name)) {
+                let Some(cid) = link["id"].as_u64() else {
+                    continue;
+                };
+                let answer = self.request(
+                    &format!("$SYS.REQ.SERVER.{server_id}.KICK"),
+                    serde_json::json!({ "cid": cid }),
+                )?;
+                if let Some(error) = answer["error"]["description"].as_str() {
+                    return Err(unreachable(
+                        &self.servers,
+                        format!("{server} did not close the connection of {name}: {error}"),
+                    ));
+                }
+                closed.push(server.clone());
+            }
+        }
+        Ok(closed)
+    }
+
+    /// One request and its JSON answer (within 10 s).
+    fn request(&self, subject: &str, payload: Value) -> Result<Value> {
+        let reply = self.runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                self.client
+                    .request(subject.to_string(), payload.to_string().into()),
+            )
+            .await
+            .map_err(|_| unreachable(&self.servers, format!("no answer to {subject} within 10 s")))?
+            .map_err(|e| unreachable(&self.servers, e))
+        })?;
+        Ok(serde_json::from_slice(&reply.payload).unwrap_or(Value::Null))
     }
 }
 

@@ -1,8 +1,10 @@
 //! `forest status`: the forest as its own servers see it, gathered through the system
-//! account from one node's client port. Every node answers `$SYS.REQ.SERVER.PING.*`
-//! (VARZ, ROUTEZ, JSZ, HEALTHZ); the JetStream meta leader knows how far each peer is
-//! behind, each stream's leader how far each replica is. `assess` turns the answers
-//! into a verdict and is pure, so the rules are tested without a cluster.
+//! account from one node's client port. Every core node answers `$SYS.REQ.SERVER.PING.*`
+//! (VARZ, ROUTEZ, JSZ, HEALTHZ, LEAFZ), across gateways too; the JetStream meta leader
+//! knows how far each peer is behind, each stream's leader how far each replica is. Leaf
+//! nodes keep their own system account (an edge's events stay at the edge), so they are
+//! seen through the core nodes' leaf connections. `assess` turns the answers into a
+//! verdict and is pure, so the rules are tested without a cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +49,8 @@ pub struct Status {
     /// Worth knowing, but no fault: a rollout or a trust change on its way.
     pub notes: Vec<String>,
     pub nodes: Vec<NodeStatus>,
+    /// The forest's leaf nodes, as the core nodes they connect to see them.
+    pub leaves: Vec<LeafStatus>,
     /// Stream replicas that are not current, as their stream's leader sees them.
     pub streams_behind: Vec<StreamBehind>,
 }
@@ -57,8 +61,11 @@ pub struct NodeStatus {
     pub answered: bool,
     pub version: Option<String>,
     pub uptime: Option<String>,
-    /// Other nodes it has a route to.
+    /// The cluster it belongs to (the forest's clusters are joined by gateways).
+    pub cluster: Option<String>,
+    /// Other nodes of its cluster it has a route to, and how many answer.
     pub routes: Option<usize>,
+    pub cluster_peers: Option<usize>,
     /// `leader` or `follower` of the JetStream meta group.
     pub jetstream: Option<String>,
     /// Current with the meta leader, and by how many entries it is behind.
@@ -70,6 +77,14 @@ pub struct NodeStatus {
     /// The certificate it presents to clients: notAfter (RFC 3339) and days left.
     pub certificate_not_after: Option<String>,
     pub certificate_days_left: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeafStatus {
+    pub name: String,
+    /// The core node it is connected to; none while its link is down.
+    pub connected_to: Option<String>,
+    pub rtt: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,11 +105,18 @@ pub struct Answers {
     pub routez: BTreeMap<String, Value>,
     pub jsz: BTreeMap<String, Value>,
     pub healthz: BTreeMap<String, Value>,
+    pub leafz: BTreeMap<String, Value>,
 }
 
 impl Status {
     /// No node could be asked.
-    pub fn unreachable(forest: &str, trust_version: u64, nodes: &[String], reason: String) -> Self {
+    pub fn unreachable(
+        forest: &str,
+        trust_version: u64,
+        nodes: &[String],
+        leaves: &[String],
+        reason: String,
+    ) -> Self {
         Status {
             forest: forest.to_string(),
             trust_version,
@@ -108,7 +130,18 @@ impl Status {
                     ..NodeStatus::default()
                 })
                 .collect(),
+            leaves: leaves.iter().map(|name| LeafStatus::down(name)).collect(),
             streams_behind: Vec::new(),
+        }
+    }
+}
+
+impl LeafStatus {
+    fn down(name: &str) -> Self {
+        LeafStatus {
+            name: name.to_string(),
+            connected_to: None,
+            rtt: None,
         }
     }
 }
@@ -125,15 +158,17 @@ pub fn gather(fleet: &Fleet, expected: usize) -> Result<Answers> {
             GATHER,
         )?,
         healthz: fleet.ping("HEALTHZ", json!({}), expected, GATHER)?,
+        leafz: fleet.ping("LEAFZ", json!({}), expected, GATHER)?,
     })
 }
 
-/// The forest's state from the answers of its servers; `nodes` are its trusted nodes,
-/// `now` in seconds since 1970.
+/// The forest's state from the answers of its servers; `nodes` are its trusted core
+/// nodes, `leaves` its trusted leaf nodes, `now` in seconds since 1970.
 pub fn assess(
     forest: &str,
     trust_version: u64,
     nodes: &[String],
+    leaves: &[String],
     answers: &Answers,
     now: i64,
 ) -> Status {
@@ -152,10 +187,20 @@ pub fn assess(
             });
             continue;
         };
-        let status = node_status(name, varz, answers, &meta, now);
-        let others = nodes.len() - 1;
+        let mut status = node_status(name, varz, answers, &meta, now);
+        // Its cluster's other nodes: every trusted node but itself and those that
+        // answer from another cluster (a silent one may be of this cluster).
+        let elsewhere = nodes
+            .iter()
+            .filter_map(|n| answers.varz.get(n))
+            .filter(|v| v["cluster"]["name"] != varz["cluster"]["name"])
+            .count();
+        let others = nodes.len() - 1 - elsewhere;
+        status.cluster_peers = Some(others);
         if let Some(routes) = status.routes.filter(|r| *r < others) {
-            problems.push(format!("{name} has routes to {routes} of {others} nodes"));
+            problems.push(format!(
+                "{name} has routes to {routes} of the {others} other nodes of its cluster"
+            ));
         }
         if let Some(health) = status.health.as_deref().filter(|h| *h != "ok") {
             problems.push(format!("{name} is not healthy: {health}"));
@@ -181,7 +226,9 @@ pub fn assess(
         }
         statuses.push(status);
     }
-    if !answers.jsz.is_empty() && meta.leader.is_none() {
+    // A single node's JetStream is not clustered: it has no meta group to lead.
+    let clustered = answers.jsz.values().any(|j| j["meta_cluster"].is_object());
+    if clustered && meta.leader.is_none() {
         problems.push("JetStream has no meta leader".into());
     }
     let strangers: BTreeSet<&String> = answers
@@ -202,6 +249,13 @@ pub fn assess(
         notes.push(format!(
             "nodes run different versions: {}",
             versions.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let leaves = leaf_statuses(leaves, &answers.leafz);
+    for leaf in leaves.iter().filter(|l| l.connected_to.is_none()) {
+        problems.push(format!(
+            "leaf node {} is not connected to the core",
+            leaf.name
         ));
     }
     silent.append(&mut problems);
@@ -228,8 +282,32 @@ pub fn assess(
         problems,
         notes,
         nodes: statuses,
+        leaves,
         streams_behind,
     }
+}
+
+/// Each trusted leaf node, with the core node it is connected to (LEAFZ).
+fn leaf_statuses(leaves: &[String], leafz: &BTreeMap<String, Value>) -> Vec<LeafStatus> {
+    leaves
+        .iter()
+        .map(|name| {
+            leafz
+                .iter()
+                .find_map(|(core, data)| {
+                    let link = data["leafs"]
+                        .as_array()?
+                        .iter()
+                        .find(|l| l["name"].as_str() == Some(name.as_str()))?;
+                    Some(LeafStatus {
+                        name: name.clone(),
+                        connected_to: Some(core.clone()),
+                        rtt: link["rtt"].as_str().map(str::to_string),
+                    })
+                })
+                .unwrap_or_else(|| LeafStatus::down(name))
+        })
+        .collect()
 }
 
 /// The meta group as its leader reports it: the leader, and each follower's state.
@@ -306,7 +384,9 @@ fn node_status(
         answered: true,
         version: varz["version"].as_str().map(str::to_string),
         uptime: varz["uptime"].as_str().map(str::to_string),
+        cluster: varz["cluster"]["name"].as_str().map(str::to_string),
         routes,
+        cluster_peers: None,
         jetstream: jetstream.map(str::to_string),
         current,
         lag,
@@ -365,7 +445,6 @@ pub fn render(status: &Status) -> String {
         "{:<16} {:<8} {:<12} {:<7} {:<9} {:<9} {:<6} {}\n",
         "node", "version", "uptime", "routes", "jetstream", "current", "trust", "certificate"
     ));
-    let others = status.nodes.len().saturating_sub(1);
     for n in &status.nodes {
         if !n.answered {
             out.push_str(&format!("{:<16} no answer\n", n.name));
@@ -377,7 +456,10 @@ pub fn render(status: &Status) -> String {
             n.name,
             n.version.clone().unwrap_or_else(dash),
             n.uptime.clone().unwrap_or_else(dash),
-            n.routes.map_or_else(dash, |r| format!("{r}/{others}")),
+            match (n.routes, n.cluster_peers) {
+                (Some(r), Some(others)) => format!("{r}/{others}"),
+                _ => dash(),
+            },
             n.jetstream.clone().unwrap_or_else(dash),
             match (n.current, n.lag) {
                 (Some(true), _) => "yes".to_string(),
@@ -391,6 +473,16 @@ pub fn render(status: &Status) -> String {
             }
         ));
     }
+    for leaf in &status.leaves {
+        match (&leaf.connected_to, &leaf.rtt) {
+            (Some(core), rtt) => out.push_str(&format!(
+                "{:<16} leaf node, connected to {core} (rtt {})\n",
+                leaf.name,
+                rtt.as_deref().unwrap_or("-")
+            )),
+            (None, _) => out.push_str(&format!("{:<16} leaf node, not connected\n", leaf.name)),
+        }
+    }
     for note in &status.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -400,10 +492,16 @@ pub fn render(status: &Status) -> String {
 /// `healthy: ...`, `degraded: the first problems`.
 pub fn verdict_line(status: &Status) -> String {
     match status.verdict {
-        Verdict::Healthy => format!(
-            "healthy: {} nodes answer, routes complete, JetStream current",
-            status.nodes.len()
-        ),
+        Verdict::Healthy => {
+            let leaves = match status.leaves.len() {
+                0 => String::new(),
+                n => format!(", {n} leaf nodes connected"),
+            };
+            format!(
+                "healthy: {} nodes answer, routes complete, JetStream current{leaves}",
+                status.nodes.len()
+            )
+        }
         Verdict::Degraded => format!("degraded: {}", status.problems.join("; ")),
         Verdict::Unreachable => format!("unreachable: {}", status.problems.join("; ")),
     }

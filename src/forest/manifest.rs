@@ -31,11 +31,51 @@ pub struct UserEntry {
     pub revoked: bool,
 }
 
+/// What a node is in its forest's topology.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// A member of one of the forest's clusters: routes, gateways, the leaf node port.
+    #[default]
+    Core,
+    /// An edge node: connects to core nodes over leaf node connections, keeps its own
+    /// JetStream domain, joins no cluster.
+    Leaf,
+}
+
+impl NodeRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::Core => "core",
+            NodeRole::Leaf => "leaf",
+        }
+    }
+
+    fn is_core(&self) -> bool {
+        *self == NodeRole::Core
+    }
+}
+
+impl std::str::FromStr for NodeRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "core" => Ok(NodeRole::Core),
+            "leaf" => Ok(NodeRole::Leaf),
+            _ => Err("a node's role is core or leaf".into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct NodeEntry {
     /// Where clients and the other nodes reach it (in its certificate).
     pub addresses: Vec<IpAddr>,
+    /// Absent (core) in forests made before roles.
+    #[serde(default, skip_serializing_if = "NodeRole::is_core")]
+    pub role: NodeRole,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked: bool,
 }
@@ -194,6 +234,14 @@ impl Manifest {
         self.nodes.iter().filter(|(_, n)| !n.revoked)
     }
 
+    /// The names of the trusted nodes of `role`.
+    pub fn trusted_nodes_of(&self, role: NodeRole) -> Vec<String> {
+        self.trusted_nodes()
+            .filter(|(_, n)| n.role == role)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     pub fn trusted_users(&self) -> impl Iterator<Item = (&String, &UserEntry)> {
         self.users.iter().filter(|(_, u)| !u.revoked)
     }
@@ -217,7 +265,16 @@ mod tests {
             "node1".into(),
             NodeEntry {
                 addresses: vec!["10.0.0.1".parse().unwrap()],
+                role: NodeRole::Core,
                 revoked: true,
+            },
+        );
+        m.nodes.insert(
+            "edge1".into(),
+            NodeEntry {
+                addresses: vec![],
+                role: NodeRole::Leaf,
+                revoked: false,
             },
         );
         m.record(100, "made");
@@ -228,12 +285,18 @@ mod tests {
         let back = Manifest::parse(path, &text).unwrap();
         assert_eq!(back.version(), 2);
         assert!(back.nodes["node1"].revoked && !back.users["app"].revoked);
+        assert_eq!(back.nodes["edge1"].role, NodeRole::Leaf);
+        assert!(
+            !text.contains("role = \"core\""),
+            "a core node's entry reads as before roles: {text}"
+        );
         for bad in [
             text.replace("forest-1", "Forest_1"),
             text.replace("[users.app]", "[users.\"../x\"]"),
             text.replace("[nodes.node1]", "[nodes.\"a.b\"]"),
             text.replace("summary = \"renewed\"", "summary = \"a\\nb\""),
             text.replace("version = 2", "version = 5"),
+            text.replace("role = \"leaf\"", "role = \"hub\""),
             format!("{text}\nextra = 1\n"),
         ] {
             assert!(Manifest::parse(path, &bad).is_err(), "{bad}");

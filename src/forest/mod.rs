@@ -34,8 +34,11 @@ use crate::input::{self, unusable};
 use crate::pem::{Certificate, Certificates, PrivateKey};
 pub use lifecycle::{Entry, RotationStep};
 use manifest::{package_id_problem, user_name_problem, Manifest, NodeEntry, UserEntry};
-pub use manifest::{Role, Rotation};
-pub use pki::{route_identity, user_identity, utc, Certified, Validity, MAX_DAYS};
+pub use manifest::{NodeRole, Role, Rotation};
+pub use pki::{
+    gateway_identity, leaf_identity, route_identity, user_identity, utc, Certified, Validity,
+    MAX_DAYS,
+};
 
 /// Where a node keeps its own key; `nimsforest-cluster-conf` (in the package) makes the
 /// node closed when it is there.
@@ -225,8 +228,8 @@ impl Forest {
                 dir: dir.to_path_buf(),
                 manifest: Manifest::new(forest_id),
             };
-            forest.issue_new(Kind::User, "app", Leaf::User, user_validity)?;
-            forest.issue_new(Kind::User, "sys", Leaf::User, user_validity)?;
+            forest.issue_new(Kind::User, "app", Holder::User, user_validity)?;
+            forest.issue_new(Kind::User, "sys", Holder::User, user_validity)?;
             forest.manifest.users.insert(
                 "app".into(),
                 UserEntry {
@@ -402,20 +405,33 @@ impl Forest {
         })
     }
 
-    /// Adds node `name` (SANs: its name and `addresses`): a new key and certificate.
-    pub fn add_node(&mut self, name: &str, addresses: &[IpAddr], validity: Validity) -> Result<()> {
+    /// Adds node `name` of `role` (SANs: its name, `addresses` and the role's identities):
+    /// a new key and certificate.
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        addresses: &[IpAddr],
+        role: NodeRole,
+        validity: Validity,
+    ) -> Result<()> {
         check_host_name(name)?;
         self.check_new_name(name)?;
-        let leaf = Leaf::Node(addresses.to_vec());
-        self.issue_new(Kind::Node, name, leaf, validity)?;
+        let holder = Holder::Node(addresses.to_vec(), role);
+        self.issue_new(Kind::Node, name, holder, validity)?;
         self.manifest.nodes.insert(
             name.to_string(),
             NodeEntry {
                 addresses: addresses.to_vec(),
+                role,
                 revoked: false,
             },
         );
         Ok(())
+    }
+
+    /// The role of node `name`, if the forest has it.
+    pub fn node_role(&self, name: &str) -> Option<NodeRole> {
+        self.manifest.nodes.get(name).map(|node| node.role)
     }
 
     /// Adds client user `name` of `role`: a new key and certificate.
@@ -424,7 +440,7 @@ impl Forest {
             return Err(usage(format!("user name {name:?}"), reason));
         }
         self.check_new_name(name)?;
-        self.issue_new(Kind::User, name, Leaf::User, validity)?;
+        self.issue_new(Kind::User, name, Holder::User, validity)?;
         self.manifest.users.insert(
             name.to_string(),
             UserEntry {
@@ -457,7 +473,7 @@ impl Forest {
     }
 
     /// Writes a new key and its certificate for member `name`, signed by the signing CA.
-    fn issue_new(&self, kind: Kind, name: &str, leaf: Leaf, validity: Validity) -> Result<()> {
+    fn issue_new(&self, kind: Kind, name: &str, holder: Holder, validity: Validity) -> Result<()> {
         let dir = self.member_dir(kind, name);
         let key_path = dir.join(format!("{}-key.pem", kind.file()));
         if key_path.exists() {
@@ -465,7 +481,7 @@ impl Forest {
         }
         let (ca_cert, ca_key) = self.signing_ca()?;
         self.check_within(&ca_cert, kind, name, validity)?;
-        let certified = pki::issue(self.id(), &ca_cert, &ca_key, leaf.of(kind, name), validity)?;
+        let certified = pki::issue(self.id(), &ca_cert, &ca_key, holder.of(name), validity)?;
         atomic::secret_dir(FOREST_DIR, &dir)?;
         write_new_key(&key_path, &certified.key_pem)?;
         write_public(
@@ -483,12 +499,15 @@ impl Forest {
         validity: Validity,
     ) -> Result<()> {
         self.check_within(&ca.0, kind, name, validity)?;
-        let leaf = match kind {
-            Kind::Node => Leaf::Node(self.manifest.nodes[name].addresses.clone()),
-            Kind::User => Leaf::User,
+        let holder = match kind {
+            Kind::Node => {
+                let node = &self.manifest.nodes[name];
+                Holder::Node(node.addresses.clone(), node.role)
+            }
+            Kind::User => Holder::User,
         };
         let key = self.key(kind, name)?;
-        let cert = pki::renew(self.id(), &ca.0, &ca.1, leaf.of(kind, name), validity, &key)?;
+        let cert = pki::renew(self.id(), &ca.0, &ca.1, holder.of(name), validity, &key)?;
         let path = self
             .member_dir(kind, name)
             .join(format!("{}.pem", kind.file()));
@@ -537,7 +556,10 @@ impl Forest {
     }
 
     /// The NATS accounts of the forest: every trusted user maps from the URI in its
-    /// certificate (`verify_and_map`). No passwords.
+    /// certificate (`verify_and_map`), and may connect as a client only; every trusted
+    /// leaf node maps the same way into FOREST, and may connect as a leaf node only. No
+    /// passwords. A reload applies a change here to the connections already open (the
+    /// leaf node port's own authorization and pins would not reload).
     pub fn accounts(&self) -> String {
         let id = self.id();
         let mut out = String::from("accounts {\n");
@@ -552,9 +574,17 @@ impl Forest {
                 .filter(|(_, u)| u.role == role)
             {
                 out.push_str(&format!(
-                    "            {{ user: \"{}\" }}\n",
+                    "            {{ user: \"{}\", allowed_connection_types: [\"STANDARD\"] }}\n",
                     user_identity(id, name)
                 ));
+            }
+            if role == Role::App {
+                for name in self.manifest.trusted_nodes_of(NodeRole::Leaf) {
+                    out.push_str(&format!(
+                        "            {{ user: \"{}\", allowed_connection_types: [\"LEAFNODE\"] }}\n",
+                        leaf_identity(id, &name)
+                    ));
+                }
             }
             out.push_str("        ]\n    }\n");
         }
@@ -563,17 +593,21 @@ impl Forest {
     }
 }
 
-/// What a certificate is for, before its name is known.
-enum Leaf {
-    Node(Vec<IpAddr>),
+/// Who a certificate is for, before its name is known.
+enum Holder {
+    Node(Vec<IpAddr>, NodeRole),
     User,
 }
 
-impl Leaf {
-    fn of<'a>(&'a self, kind: Kind, name: &'a str) -> pki::Leaf<'a> {
-        match (self, kind) {
-            (Leaf::Node(addresses), _) => pki::Leaf::Node { name, addresses },
-            (Leaf::User, _) => pki::Leaf::User { name },
+impl Holder {
+    fn of<'a>(&'a self, name: &'a str) -> pki::Holder<'a> {
+        match self {
+            Holder::Node(addresses, role) => pki::Holder::Node {
+                name,
+                addresses,
+                role: *role,
+            },
+            Holder::User => pki::Holder::User { name },
         }
     }
 }

@@ -4,9 +4,13 @@
 //!
 //! Identities are URIs in the subject alternative names, because that is what nats-server
 //! maps to users with `verify_and_map` (it tries e-mail, DNS, then URI SANs before the
-//! subject): `urn:nimsforest:FOREST:route` on every node certificate is the single user the
-//! cluster's `authorization` lets in, `urn:nimsforest:FOREST:user:NAME` a client user. A
-//! user's certificate thus cannot open a route, nor a node's a client session.
+//! subject): a core node's certificate carries `urn:nimsforest:FOREST:route` (the single
+//! user the cluster's `authorization` lets in) and `urn:nimsforest:FOREST:gateway` (the
+//! gateways' user), a leaf node's `urn:nimsforest:FOREST:leaf:NAME` (a user of the
+//! FOREST account allowed leaf node connections only), a client user's
+//! `urn:nimsforest:FOREST:user:NAME` (allowed client connections only). A user's
+//! certificate thus opens neither a route, a gateway nor a leaf connection, and a leaf
+//! node's joins no cluster.
 
 use std::net::IpAddr;
 
@@ -16,12 +20,24 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+use super::manifest::NodeRole;
 use crate::error::{Error, Result};
 use crate::pem::{Certificate, PrivateKey};
 
 /// The route identity every node certificate of `forest` carries.
 pub fn route_identity(forest: &str) -> String {
     format!("urn:nimsforest:{forest}:route")
+}
+
+/// The gateway identity every core node certificate of `forest` carries.
+pub fn gateway_identity(forest: &str) -> String {
+    format!("urn:nimsforest:{forest}:gateway")
+}
+
+/// The identity of the leaf node `name` of `forest`: a user of its FOREST account that may
+/// connect as a leaf node only.
+pub fn leaf_identity(forest: &str, name: &str) -> String {
+    format!("urn:nimsforest:{forest}:leaf:{name}")
 }
 
 /// The identity of the client user `name` of `forest`.
@@ -95,13 +111,15 @@ impl std::fmt::Debug for Certified {
     }
 }
 
-/// What a leaf certificate is for.
-pub enum Leaf<'a> {
-    /// A node: server and client of TLS (clients on 4222, routes both ways), named by its
-    /// host name and addresses, which clients and route dialers verify.
+/// Who a certificate is for.
+pub enum Holder<'a> {
+    /// A node: server and client of TLS (clients on 4222, routes, gateways and leaf node
+    /// connections both ways), named by its host name and addresses, which clients and
+    /// dialing servers verify; its role decides its identities.
     Node {
         name: &'a str,
         addresses: &'a [IpAddr],
+        role: NodeRole,
     },
     /// A client user.
     User { name: &'a str },
@@ -163,12 +181,12 @@ pub fn issue(
     forest: &str,
     ca_cert: &Certificate,
     ca_key: &PrivateKey,
-    leaf: Leaf,
+    holder: Holder,
     validity: Validity,
 ) -> Result<Certified> {
-    let what = leaf.what();
+    let what = holder.what();
     let key = KeyPair::generate().map_err(|e| pki_error(&what, e))?;
-    let cert_pem = certify(forest, ca_cert, ca_key, leaf, validity, &key)?;
+    let cert_pem = certify(forest, ca_cert, ca_key, holder, validity, &key)?;
     Ok(Certified {
         cert_pem,
         key_pem: key.serialize_pem(),
@@ -181,20 +199,20 @@ pub fn renew(
     forest: &str,
     ca_cert: &Certificate,
     ca_key: &PrivateKey,
-    leaf: Leaf,
+    holder: Holder,
     validity: Validity,
     key: &PrivateKey,
 ) -> Result<String> {
-    let what = leaf.what();
+    let what = holder.what();
     let key = key.key_pair().map_err(|e| pki_error(&what, e))?;
-    certify(forest, ca_cert, ca_key, leaf, validity, &key)
+    certify(forest, ca_cert, ca_key, holder, validity, &key)
 }
 
-impl Leaf<'_> {
+impl Holder<'_> {
     fn what(&self) -> String {
         match self {
-            Leaf::Node { name, .. } => format!("the certificate of node {name}"),
-            Leaf::User { name } => format!("the certificate of user {name}"),
+            Holder::Node { name, .. } => format!("the certificate of node {name}"),
+            Holder::User { name } => format!("the certificate of user {name}"),
         }
     }
 }
@@ -203,7 +221,7 @@ fn certify(
     forest: &str,
     ca_cert: &Certificate,
     ca_key: &PrivateKey,
-    leaf: Leaf,
+    holder: Holder,
     validity: Validity,
     key: &KeyPair,
 ) -> Result<String> {
@@ -212,16 +230,20 @@ fn certify(
         .map_err(|e| pki_error("the forest CA key", e))?;
     let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key)
         .map_err(|e| pki_error("the forest CA certificate", e))?;
-    let what = leaf.what();
-    let common_name = match &leaf {
-        Leaf::Node { name, .. } => *name,
-        Leaf::User { name } => *name,
+    let what = holder.what();
+    let common_name = match &holder {
+        Holder::Node { name, .. } => *name,
+        Holder::User { name } => *name,
     };
     let mut params = base_params(common_name, forest, validity);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    match leaf {
-        Leaf::Node { name, addresses } => {
+    match holder {
+        Holder::Node {
+            name,
+            addresses,
+            role,
+        } => {
             params.extended_key_usages = vec![
                 ExtendedKeyUsagePurpose::ServerAuth,
                 ExtendedKeyUsagePurpose::ClientAuth,
@@ -230,11 +252,17 @@ fn certify(
             params
                 .subject_alt_names
                 .extend(addresses.iter().map(|a| SanType::IpAddress(*a)));
-            params
-                .subject_alt_names
-                .push(SanType::URI(ia5(&what, route_identity(forest))?));
+            let identities = match role {
+                NodeRole::Core => vec![route_identity(forest), gateway_identity(forest)],
+                NodeRole::Leaf => vec![leaf_identity(forest, name)],
+            };
+            for identity in identities {
+                params
+                    .subject_alt_names
+                    .push(SanType::URI(ia5(&what, identity)?));
+            }
         }
-        Leaf::User { name } => {
+        Holder::User { name } => {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             params.subject_alt_names = vec![SanType::URI(ia5(&what, user_identity(forest, name))?)];
         }

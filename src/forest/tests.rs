@@ -17,7 +17,7 @@ fn forest(dir: &Path) -> Forest {
     let mut forest = Forest::create(dir, "f", 3650, 365, T).unwrap();
     for (name, ip) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2")] {
         forest
-            .add_node(name, &[ip.parse().unwrap()], days(365))
+            .add_node(name, &[ip.parse().unwrap()], NodeRole::Core, days(365))
             .unwrap();
     }
     forest.commit(T, "two nodes").unwrap();
@@ -38,7 +38,7 @@ fn a_new_forest_keeps_its_keys_private_and_its_trust_versioned() {
     assert_eq!(forest.package_name(), "nimsforest-forest-forest-1");
     let accounts = forest.accounts();
     assert!(
-        accounts.contains("{ user: \"urn:nimsforest:forest-1:user:app\" }"),
+        accounts.contains("{ user: \"urn:nimsforest:forest-1:user:app\", allowed_connection_types"),
         "{accounts}"
     );
     let sys_account = accounts.split("SYS {").nth(1).unwrap();
@@ -86,7 +86,12 @@ fn revocation_takes_a_member_out_and_is_refused_where_it_would_break_the_forest(
     let e = forest.node_key("n2").err().unwrap();
     assert!(e.to_string().contains("was revoked"), "{e}");
     let e = forest
-        .add_node("n2", &["10.0.0.9".parse().unwrap()], days(1))
+        .add_node(
+            "n2",
+            &["10.0.0.9".parse().unwrap()],
+            NodeRole::Core,
+            days(1),
+        )
         .err()
         .unwrap();
     assert!(e.to_string().contains("not given again"), "{e}");
@@ -124,7 +129,12 @@ fn a_new_ca_is_rolled_out_in_three_steps_never_dropping_one_in_use() {
     assert_eq!(forest.pins(Kind::Node).unwrap(), pins, "the same keys");
     // A node added meanwhile gets the new CA's certificate.
     forest
-        .add_node("n3", &["10.0.0.3".parse().unwrap()], days(30))
+        .add_node(
+            "n3",
+            &["10.0.0.3".parse().unwrap()],
+            NodeRole::Core,
+            days(30),
+        )
         .unwrap();
     assert!(forest
         .certificate(Kind::Node, "n3")
@@ -166,7 +176,10 @@ fn bad_names_and_unknown_nodes_are_named() {
         assert_eq!(bad.exit_code(), 2);
     }
     let mut forest = Forest::create(tmp.path(), "f", 10, 10, T).unwrap();
-    let bad = forest.add_node("node_1", &[], days(1)).err().unwrap();
+    let bad = forest
+        .add_node("node_1", &[], NodeRole::Core, days(1))
+        .err()
+        .unwrap();
     assert!(bad.to_string().contains("node_1"), "{bad}");
     let bad = forest.add_user("App", Role::App, days(1)).err().unwrap();
     assert!(bad.to_string().contains("\"App\""), "{bad}");
@@ -223,7 +236,10 @@ fn validity_is_bounded_by_the_ca() {
     assert!(!dir.exists(), "nothing made");
 
     let mut forest = Forest::create(&dir, "f", 10, 10, T).unwrap();
-    let e = forest.add_node("n1", &[], days(11)).err().unwrap();
+    let e = forest
+        .add_node("n1", &[], NodeRole::Core, days(11))
+        .err()
+        .unwrap();
     let text = e.to_string();
     assert!(
         text.contains("after the forest CA's notAfter 2") && text.contains("--days 9 or fewer"),
@@ -305,4 +321,53 @@ fn directories_for_secrets_are_0700_whatever_their_parent() {
     let e = Forest::open(&dir).err().unwrap();
     assert!(e.to_string().contains("writable by anyone"), "{e}");
     drop(forest);
+}
+
+/// Whether a certificate's DER holds `identity` (its URI SANs are plain IA5 strings).
+fn carries(cert: &Certificate, identity: &str) -> bool {
+    cert.der()
+        .windows(identity.len())
+        .any(|w| w == identity.as_bytes())
+}
+
+#[test]
+fn a_leaf_nodes_certificate_carries_the_leaf_identity_only_and_keeps_it_on_renewal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut forest = forest(tmp.path());
+    forest
+        .add_node(
+            "edge1",
+            &["10.0.9.1".parse().unwrap()],
+            NodeRole::Leaf,
+            days(30),
+        )
+        .unwrap();
+    forest.commit(T, "a leaf").unwrap();
+    let core = forest.certificate(Kind::Node, "n1").unwrap();
+    assert!(carries(&core, &route_identity("f")) && carries(&core, &gateway_identity("f")));
+    assert!(!carries(&core, "urn:nimsforest:f:leaf"));
+    for _ in 0..2 {
+        let leaf = forest.certificate(Kind::Node, "edge1").unwrap();
+        assert!(carries(&leaf, &leaf_identity("f", "edge1")));
+        assert!(!carries(&leaf, &route_identity("f")) && !carries(&leaf, &gateway_identity("f")));
+        forest.renew(Some("edge1"), 30).unwrap();
+    }
+    let opened = Forest::open(tmp.path()).unwrap();
+    assert_eq!(opened.node_role("edge1"), Some(NodeRole::Leaf));
+    assert_eq!(opened.node_role("n1"), Some(NodeRole::Core));
+    let user = forest.certificate(Kind::User, "app").unwrap();
+    for identity in [
+        route_identity("f"),
+        gateway_identity("f"),
+        leaf_identity("f", "app"),
+    ] {
+        assert!(!carries(&user, &identity), "{identity}");
+    }
+    let accounts = forest.accounts();
+    for user in [
+        "{ user: \"urn:nimsforest:f:leaf:edge1\", allowed_connection_types: [\"LEAFNODE\"] }",
+        "{ user: \"urn:nimsforest:f:user:app\", allowed_connection_types: [\"STANDARD\"] }",
+    ] {
+        assert!(accounts.contains(user), "{user} not in {accounts}");
+    }
 }

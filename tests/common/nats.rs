@@ -135,6 +135,72 @@ impl Nats {
         })
     }
 
+    /// Creates a file-backed stream that sources the stream `source` of the JetStream
+    /// domain `domain` (a leaf node's): what reaches the core from the edge.
+    pub fn create_sourced_stream(
+        &self,
+        name: &str,
+        source: &str,
+        domain: &str,
+    ) -> Result<(), String> {
+        self.runtime.block_on(async {
+            self.jetstream
+                .create_stream(stream::Config {
+                    name: name.to_string(),
+                    storage: stream::StorageType::File,
+                    sources: Some(vec![stream::Source {
+                        name: source.to_string(),
+                        external: Some(stream::External {
+                            api_prefix: format!("$JS.{domain}.API"),
+                            delivery_prefix: None,
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("create stream {name} from {domain}/{source}: {e}"))
+        })
+    }
+
+    /// A message published here reaches a subscriber on `other` (another server of the
+    /// forest): published again every 200 ms until it does, since interest takes a
+    /// moment to cross a leaf or gateway connection. How long it took.
+    pub fn reaches(&self, other: &Nats, subject: &str) -> Result<Duration, String> {
+        let started = std::time::Instant::now();
+        // The subscriber unsubscribes on drop, which needs its runtime.
+        let _context = other.runtime.enter();
+        let mut subscriber = other
+            .runtime
+            .block_on(other.client.subscribe(subject.to_string()))
+            .map_err(|e| format!("subscribe {subject}: {e}"))?;
+        other
+            .runtime
+            .block_on(other.client.flush())
+            .map_err(|e| format!("flush: {e}"))?;
+        for _ in 0..100 {
+            self.runtime
+                .block_on(async {
+                    self.client
+                        .publish(subject.to_string(), "across".into())
+                        .await?;
+                    self.client.flush().await.map_err(Into::into)
+                })
+                .map_err(|e: Box<dyn std::error::Error + Send + Sync>| {
+                    format!("publish {subject}: {e}")
+                })?;
+            let got = other.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), subscriber.next()).await
+            });
+            if let Ok(Some(message)) = got {
+                assert_eq!(message.payload.as_ref(), b"across");
+                return Ok(started.elapsed());
+            }
+        }
+        Err(format!("nothing published on {subject} arrived in 20 s"))
+    }
+
     /// Publishes to JetStream and waits for the acknowledgement: the stream sequence.
     pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<u64, String> {
         self.runtime.block_on(async {

@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use nimsforest_pkg::cloudinit::{node_info_json, user_data, Access, CloudInit, NODE_INFO};
-use nimsforest_pkg::forest::{Forest, NodeSecrets, Validity};
+use nimsforest_pkg::cloudinit::{
+    node_info_json, user_data, Access, CloudInit, Topology, NODE_INFO,
+};
+use nimsforest_pkg::forest::{Forest, NodeRole, NodeSecrets, Validity};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm};
 
 use crate::harness::*;
@@ -50,6 +52,7 @@ fn config(key: &str, rpm: bool, cluster: bool) -> CloudInit {
         access: Access::default(),
         forest_secrets: cluster.then(node_secrets),
         insecure_open_forest: false,
+        topology: Default::default(),
     }
 }
 
@@ -59,7 +62,13 @@ fn node_secrets() -> NodeSecrets {
     let mut forest = Forest::create(dir.path(), "forest-1", 30, 30, 1_790_000_000).unwrap();
     let address = ["10.0.0.1".parse().unwrap()];
     forest
-        .add_node("node-1", &address, Validity::days_from_now(30).unwrap())
+        .add_node(
+            "node-1",
+            &address,
+            NodeRole::Core,
+            // A day less than the CA: made a moment later, it must not outlive it.
+            Validity::days_from_now(29).unwrap(),
+        )
         .unwrap();
     forest.node_secrets("node-1").unwrap()
 }
@@ -376,6 +385,7 @@ fn node_info_makes_the_cluster_conf() {
         let closed = conf.contains("verify_and_map: true")
             && conf.contains("user: \"urn:nimsforest:forest-1:route\"")
             && conf.contains("include \"forest.conf\"")
+            // Clients and routes (the leaf node port checks the accounts instead).
             && conf.matches("pinned_certs: $FOREST_PINS").count() == 1 + usize::from(cluster)
             && conf.contains("cert_file: \"/usr/share/nimsforest/forest/nodes/node-1.pem\"");
         assert_eq!(closed, mode == "closed", "{mode}:\n{conf}");
@@ -406,4 +416,138 @@ fn node_info_makes_the_cluster_conf() {
         "{stderr}"
     );
     assert!(!etc.join("cluster.conf").exists());
+}
+
+/// node-info.json from the user-data of a leaf node and of a core node with gateways, run
+/// through the package's script: the leaf connects to its hubs with its certificate and
+/// keeps its own JetStream domain; the core node listens for gateways and leaf nodes.
+/// (The topology tests run these blocks on the real server.)
+#[test]
+fn node_info_of_a_leaf_and_of_a_gateway_makes_their_blocks() {
+    let key = public_key();
+    let leaf = Topology {
+        role: Some(NodeRole::Leaf),
+        hubs: vec![
+            "nats-leaf://10.0.0.1:7777".into(),
+            "nats-leaf://10.0.0.2:7777".into(),
+        ],
+        ..Topology::default()
+    };
+    let core = Topology {
+        cluster: Some("west".into()),
+        gateways: Topology::parse_gateways(&["east=nats://10.1.0.1:7222".into()]).unwrap(),
+        ..Topology::default()
+    };
+    for (name, topology) in [("leaf", leaf), ("core", core)] {
+        let mut cfg = config(&key, false, true);
+        if name == "leaf" {
+            cfg.routes.clear();
+        }
+        cfg.topology = topology;
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(etc.join("forest")).unwrap();
+        for (file, content) in cfg.forest_secrets.as_ref().unwrap().files() {
+            std::fs::write(etc.join("forest").join(file), content).unwrap();
+        }
+        let node_info = dir.path().join("node-info.json");
+        std::fs::write(&node_info, node_info_json(&cfg).unwrap().unwrap()).unwrap();
+        let out = cluster_conf(&etc, &node_info);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = std::fs::read_to_string(etc.join("cluster.conf")).unwrap();
+        let domain = std::fs::read_to_string(etc.join("domain.conf")).unwrap();
+        if name == "leaf" {
+            assert!(
+                !conf.contains("cluster {") && !conf.contains("gateway {"),
+                "{conf}"
+            );
+            assert!(
+                conf.contains("    remotes: [\n        {\n            urls: [\n                \"nats-leaf://10.0.0.1:7777\"\n                \"nats-leaf://10.0.0.2:7777\"\n"),
+                "{conf}"
+            );
+            assert!(conf.contains("account: \"FOREST\""), "{conf}");
+            assert!(domain.contains("\ndomain: \"node-1\"\n"), "{domain}");
+        } else {
+            assert!(conf.contains("cluster {\n    name: \"west\"\n"), "{conf}");
+            assert!(
+                conf.contains("gateway {\n    name: \"west\"\n    listen: \"0.0.0.0:7222\""),
+                "{conf}"
+            );
+            assert!(
+                conf.contains("user: \"urn:nimsforest:forest-1:gateway\""),
+                "{conf}"
+            );
+            assert!(conf.contains("name: \"east\"\n            urls: [\n                \"nats://10.1.0.1:7222\"\n"), "{conf}");
+            assert!(
+                conf.contains("leafnodes {\n    listen: \"0.0.0.0:7777\""),
+                "{conf}"
+            );
+            let leaf_port: String = conf
+                .split("leafnodes {")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect();
+            assert!(
+                leaf_port.contains("verify_and_map: true")
+                    && !leaf_port.contains("pinned_certs")
+                    && !leaf_port.contains("authorization"),
+                "the leaf node port checks the accounts, which reload: {conf}"
+            );
+            assert!(!domain.contains("\ndomain:"), "{domain}");
+        }
+    }
+}
+
+/// The user-data's install command, run with a package manager that answers as a
+/// repository refusing the node (401): one attempt, then it gives up and says why; the
+/// same with a repository that is down is tried again.
+#[test]
+fn the_install_gives_up_at_once_when_the_repository_refuses_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("user-data");
+    std::fs::write(
+        &file,
+        user_data(&config(&public_key(), false, false)).unwrap(),
+    )
+    .unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // The runcmd entry as cloud-init runs it: its argv, from the YAML.
+    let argv: Vec<String> = serde_json::from_str(&yaml_query(
+        &file,
+        "__import__('json').dumps(d['runcmd'][0])",
+    ))
+    .unwrap();
+    for (answer, gives_up) in [
+        ("E: Failed to fetch http://x/dists/stable/InRelease  401  Unauthorized [IP: 10.0.0.1 80]", true),
+        ("E: Failed to fetch http://x/dists/stable/InRelease  Could not connect to 10.0.0.1:80 (10.0.0.1), connection refused", false),
+    ] {
+        let fake = bin.join("apt-get");
+        std::fs::write(&fake, format!("#!/bin/sh\necho '{answer}' >&2\nexit 100\n")).unwrap();
+        tool_ok("chmod", &["755", fake.to_str().unwrap()]);
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        // A repository that is down is tried again in 10 s: 12 s see one attempt.
+        let out = Command::new("timeout")
+            .arg("12")
+            .args(&argv)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        if gives_up {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert!(text.contains("refused this node"), "{text}");
+            assert_eq!(text.matches("401  Unauthorized").count(), 1, "{text}");
+        } else {
+            assert_eq!(out.status.code(), Some(124), "still trying when stopped: {text}");
+            assert!(text.contains("attempt 1 to install nimsforest-nats=2.14.6-* failed"), "{text}");
+            assert!(!text.contains("refused this node"), "{text}");
+        }
+    }
 }

@@ -424,6 +424,21 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
     ));
     assert!(stderr.contains("is the forest f-1"), "{stderr}");
     assert_eq!(code, 2);
+    let (stderr, code) = project.fails(&with(
+        &base,
+        &["--forest", d, "--server-name", "n1", "--role", "leaf"],
+    ));
+    assert!(
+        stderr.contains("--role leaf: node n1 is a core node of the forest f-1"),
+        "{stderr}"
+    );
+    assert_eq!(code, 2);
+    let (stderr, code) = project.fails(&with(
+        &base,
+        &["--forest", d, "--server-name", "n1", "--role", "hub"],
+    ));
+    assert!(stderr.contains("a node's role is core or leaf"), "{stderr}");
+    assert_eq!(code, 2);
     let user_data = project.ok(&with(&base, &["--forest", d, "--server-name", "n1"]));
     let node_key = std::fs::read_to_string(dir.join("nodes/n1/node-key.pem")).unwrap();
     let ca_key = std::fs::read_to_string(dir.join("ca-key.pem")).unwrap();

@@ -63,6 +63,14 @@ impl TestForest {
         project.ok(&all)
     }
 
+    /// `forest node --leaf` for a leaf node at 127.0.0.1.
+    pub fn add_leaf(&self, project: &Project, name: &str) {
+        self.ok(
+            project,
+            &["node", "--name", name, "--address", "127.0.0.1", "--leaf"],
+        );
+    }
+
     /// The newest trust package (.deb) written.
     pub fn deb(&self) -> PathBuf {
         let mut debs: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.out)
@@ -107,6 +115,25 @@ pub struct Server {
     pub log: PathBuf,
 }
 
+/// Where a local node listens for routes, leaf nodes and gateways (6222, 7777 and 7222
+/// on a real one).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub cluster: u16,
+    pub leaf: u16,
+    pub gateway: u16,
+}
+
+impl Ports {
+    pub fn free() -> Self {
+        Self {
+            cluster: free_port(),
+            leaf: free_port(),
+            gateway: free_port(),
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -126,6 +153,25 @@ impl Server {
         cluster_port: u16,
         routes: &[u16],
     ) -> Self {
+        let routes: Vec<String> = routes
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let node_info = format!(
+            "{{\"forest_id\": \"{forest_id}\", \"routes\": [{}]}}",
+            routes.join(", ")
+        );
+        let ports = Ports {
+            cluster: cluster_port,
+            ..Ports::free()
+        };
+        Self::start_with(name, trust, key, &node_info, ports)
+    }
+
+    /// Node `name` with its `key`, the trust package unpacked in `trust`, `node_info` as
+    /// its /etc/morpheus/node-info.json (role, routes, hubs, gateways), listening on
+    /// `ports`.
+    pub fn start_with(name: &str, trust: &Path, key: &Path, node_info: &str, ports: Ports) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir_all(etc.join("forest")).unwrap();
@@ -137,19 +183,9 @@ impl Server {
         )
         .unwrap();
         let (client_port, http_port) = (free_port(), free_port());
-        let routes: Vec<String> = routes
-            .iter()
-            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
-            .collect();
+        let info = node_info;
         let node_info = dir.path().join("node-info.json");
-        std::fs::write(
-            &node_info,
-            format!(
-                "{{\"forest_id\": \"{forest_id}\", \"routes\": [{}]}}",
-                routes.join(", ")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&node_info, info).unwrap();
         run_asset(
             Command::new("sh")
                 .arg(repo_root().join("assets/nimsforest-cluster-conf"))
@@ -162,10 +198,19 @@ impl Server {
         );
         let cluster = std::fs::read_to_string(etc.join("cluster.conf")).unwrap();
         assert!(cluster.contains("verify_and_map: true"), "{cluster}");
-        let cluster = cluster.replace(
-            "listen: \"0.0.0.0:6222\"",
-            &format!("listen: \"127.0.0.1:{cluster_port}\""),
-        );
+        let cluster = cluster
+            .replace(
+                "listen: \"0.0.0.0:6222\"",
+                &format!("listen: \"127.0.0.1:{}\"", ports.cluster),
+            )
+            .replace(
+                "listen: \"0.0.0.0:7777\"",
+                &format!("listen: \"127.0.0.1:{}\"", ports.leaf),
+            )
+            .replace(
+                "listen: \"0.0.0.0:7222\"",
+                &format!("listen: \"127.0.0.1:{}\"", ports.gateway),
+            );
         std::fs::write(etc.join("cluster.conf"), cluster).unwrap();
 
         let log = dir.path().join("nats.log");
@@ -213,7 +258,7 @@ impl Server {
             child,
             _dir: dir,
             client_port,
-            cluster_port,
+            cluster_port: ports.cluster,
             http_port,
             log,
         };
@@ -286,6 +331,19 @@ impl Server {
             .iter()
             .find(|c| c["port"].as_u64() == Some(u64::from(port)))
             .and_then(|c| c["reason"].as_str().map(str::to_string))
+    }
+
+    /// The server names of the leaf nodes connected to this server.
+    pub fn leaf_nodes(&self) -> Vec<String> {
+        let url = format!("http://127.0.0.1:{}/leafz", self.http_port);
+        let body = reqwest::blocking::get(url).unwrap().text().unwrap();
+        let leafz: Value = serde_json::from_str(&body).unwrap();
+        leafz["leafs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| l["name"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// The server names this server has routes to.

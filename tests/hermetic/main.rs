@@ -15,6 +15,9 @@ mod nats;
 #[path = "../common/s3.rs"]
 #[allow(dead_code)]
 mod s3;
+#[path = "../common/stranger.rs"]
+#[allow(dead_code)]
+mod stranger;
 
 mod arch32;
 mod bad_input;
@@ -39,5 +42,6 @@ mod s3_publish;
 mod sign;
 mod sizing;
 mod status;
+mod topology;
 mod trust_package;
 mod workflow;

@@ -56,21 +56,41 @@ impl Cluster {
     /// or the newest) and waits until the cluster has formed; returns it and how long
     /// that took from the first boot.
     pub fn form(version: Option<&str>) -> (Self, Duration) {
-        let project = Project::new();
-        let mut network = Network::new();
-        let rootfs = CLOUD_IMAGE.cached();
-        let mut nodes: Vec<Node> = (1..=3)
-            .map(|i| Node::create(&rootfs, &mut network, &format!("node{i}")))
-            .collect();
-        let routes: Vec<String> = nodes
+        let (mut cluster, mut nodes) = Self::prepare(&["node1", "node2", "node3"], &[]);
+        cluster.routes = nodes
             .iter()
             .map(|n| format!("nats-route://{}:6222", n.address))
             .collect();
-        let mut cluster = Self {
+        for node in &mut nodes {
+            let user_data = cluster.user_data(node, version);
+            cluster.seed(node, &user_data);
+        }
+        let started = Instant::now();
+        let booted = cluster.boot(nodes);
+        cluster.wait_until_formed();
+        let formed = started.elapsed();
+        eprintln!(
+            "3 nodes booted and installed by cloud-init in {booted:.1?}; cluster formed {formed:.1?} after the first boot"
+        );
+        (cluster, formed)
+    }
+
+    /// A forest with core nodes `core` and leaf nodes `leaves` (not booted), its trust
+    /// package published into the nodes' repository.
+    pub fn prepare(core: &[&str], leaves: &[&str]) -> (Self, Vec<Node>) {
+        let project = Project::new();
+        let mut network = Network::new();
+        let rootfs = CLOUD_IMAGE.cached();
+        let nodes: Vec<Node> = core
+            .iter()
+            .chain(leaves)
+            .map(|name| Node::create(&rootfs, &mut network, name))
+            .collect();
+        let cluster = Self {
             forest: project.path().join(FOREST),
             trust_dist: project.path().join("trust-dist"),
             repo: project.path().join("repo"),
-            routes,
+            routes: Vec::new(),
             nodes: Vec::new(),
             network,
             project,
@@ -78,13 +98,26 @@ impl Cluster {
         repository().copy_to(&cluster.repo);
         cluster.forest_ok(&["init", "--forest-id", FOREST]);
         for node in &nodes {
-            cluster.forest_ok(&["node", "--name", &node.name, "--address", &node.address]);
+            let mut args = vec!["node", "--name", &node.name, "--address", &node.address];
+            if leaves.contains(&node.name.as_str()) {
+                args.push("--leaf");
+            }
+            cluster.forest_ok(&args);
         }
         cluster.publish_trust();
-        for node in &mut nodes {
-            cluster.seed(node, version);
-        }
+        (cluster, nodes)
+    }
 
+    /// Starts one more (seeded) node and checks that cloud-init installed it.
+    pub fn boot_more(&mut self, mut node: Node) {
+        node.start();
+        self.check_installed(&node);
+        self.nodes.push(node);
+    }
+
+    /// Starts `nodes` (seeded) at once and checks that cloud-init installed each; they
+    /// become the cluster's nodes. How long the boots took.
+    pub fn boot(&mut self, mut nodes: Vec<Node>) -> Duration {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for node in &mut nodes {
@@ -93,15 +126,10 @@ impl Cluster {
         });
         let booted = started.elapsed();
         for node in &nodes {
-            cluster.check_installed(node);
+            self.check_installed(node);
         }
-        cluster.nodes = nodes;
-        cluster.wait_until_formed();
-        let formed = started.elapsed();
-        eprintln!(
-            "3 nodes booted and installed by cloud-init in {booted:.1?}; cluster formed {formed:.1?} after the first boot"
-        );
-        (cluster, formed)
+        self.nodes = nodes;
+        booted
     }
 
     /// `nimsforest-pkg forest SUBCOMMAND --dir FOREST --out TRUST_DIST ARGS...`.
@@ -142,16 +170,32 @@ impl Cluster {
             .version()
     }
 
-    /// The user-data of `node` (a node of the forest) and its NoCloud seed, the
-    /// repository served on its loopback; not started.
-    pub fn seed(&self, node: &mut Node, version: Option<&str>) {
-        let user_data = self.user_data(node, version);
+    /// `user_data` as `node`'s NoCloud seed, the repository served on its loopback; not
+    /// started.
+    pub fn seed(&self, node: &mut Node, user_data: &str) {
         node.serve(&self.repo, REPO_PORT);
-        self.seed_only(node, &user_data);
+        self.seed_only(node, user_data);
     }
 
-    /// `nimsforest-pkg cloud-init` for `node`, installing `version` or the newest.
+    /// `nimsforest-pkg cloud-init` for `node`, installing `version` or the newest. node2
+    /// says `--role core` (node-info then holds `"role": "core"`), the others say nothing.
     pub fn user_data(&self, node: &Node, version: Option<&str>) -> String {
+        let mut extra: Vec<String> = self
+            .routes
+            .iter()
+            .flat_map(|r| ["--route".to_string(), r.clone()])
+            .collect();
+        if node.name == "node2" {
+            extra.extend(["--role".to_string(), "core".to_string()]);
+        }
+        if let Some(version) = version {
+            extra.extend(["--version".to_string(), version.to_string()]);
+        }
+        self.user_data_with(node, &extra)
+    }
+
+    /// `nimsforest-pkg cloud-init --forest FOREST --server-name NODE EXTRA...`.
+    pub fn user_data_with(&self, node: &Node, extra: &[String]) -> String {
         let key = self.repo.join("nimsforest.asc");
         let url = format!("http://127.0.0.1:{REPO_PORT}");
         let forest = self.forest.to_str().expect("utf-8");
@@ -166,12 +210,7 @@ impl Cluster {
             "--server-name",
             &node.name,
         ];
-        for route in &self.routes {
-            args.extend(["--route", route.as_str()]);
-        }
-        if let Some(version) = version {
-            args.extend(["--version", version]);
-        }
+        args.extend(extra.iter().map(String::as_str));
         self.project.ok(&args)
     }
 
@@ -199,9 +238,19 @@ impl Cluster {
                 .1
         );
         let cluster_conf = node.read("/etc/nimsforest/cluster.conf");
-        for route in &self.routes {
+        let node_info = node.read("/etc/morpheus/node-info.json");
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| node_info.contains(r.as_str()))
+        {
             assert!(cluster_conf.contains(route.as_str()), "{cluster_conf}");
         }
+        assert_eq!(
+            node_info.contains("\"role\": \"core\""),
+            node.name == "node2",
+            "{node_info}"
+        );
         assert!(
             cluster_conf.contains("verify_and_map: true")
                 && cluster_conf.contains("pinned_certs: $FOREST_PINS"),

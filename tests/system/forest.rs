@@ -6,69 +6,17 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
-use nimsforest_pkg::forest::{Forest, Validity};
+use nimsforest_pkg::forest::{Forest, NodeRole, Validity};
 
 use crate::cluster::*;
 use crate::harness::*;
 use crate::nats::{ClientTls, Nats};
 use crate::node::*;
-
-/// A nats-server that is not of the forest, run from the host in a namespace of its own
-/// on the forest's network, dialing `target`'s route port. Killed on drop.
-struct Stranger {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Stranger {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Stranger {
-    /// `tls`: (certificate, key, CA) files for its route TLS; `None`: plaintext.
-    fn start(network: &mut Network, target: &Node, tls: Option<(&Path, &Path, &Path)>) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (netns, _) = network.add_namespace();
-        let binary = dir.path().join("nats-server");
-        std::fs::write(&binary, fixture_binary(NEW, "amd64")).expect("write nats-server");
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let tls = tls
-            .map(|(cert, key, ca)| {
-                format!(
-                    "    tls {{\n        cert_file: {cert:?}\n        key_file: {key:?}\n        ca_file: {ca:?}\n        timeout: 5\n    }}\n"
-                )
-            })
-            .unwrap_or_default();
-        // It knows the forest's name and where a node listens: all a stranger needs to
-        // join an open cluster.
-        let conf = format!(
-            "server_name: \"stranger\"\nlog_file: {:?}\ncluster {{\n    name: \"{FOREST}\"\n    listen: \"0.0.0.0:6222\"\n{tls}    routes: [\"nats-route://{}:6222\"]\n}}\n",
-            dir.path().join("nats.log"),
-            target.address
-        );
-        let conf_path = dir.path().join("stranger.conf");
-        std::fs::write(&conf_path, conf).expect("write the stranger's config");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &netns])
-            .arg(&binary)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ip netns exec nats-server");
-        Self { child, _dir: dir }
-    }
-}
+use crate::stranger::{Door, Stranger, StrangerTls};
 
 fn server_log(node: &Node) -> String {
     node.read("/var/log/nimsforest/nats.log")
@@ -214,7 +162,7 @@ fn a_closed_forest_refuses_strangers() {
         .expect("an address")];
     let mut forest = Forest::open(&cluster.forest).expect("the forest");
     forest
-        .add_node("node9", &address, expired)
+        .add_node("node9", &address, NodeRole::Core, expired)
         .expect("issue an expired certificate");
     let lapsed = forest.node_dir("node9");
     let lapsed = (lapsed.join("node.pem"), lapsed.join("node-key.pem"));
@@ -245,8 +193,17 @@ fn a_closed_forest_refuses_strangers() {
     ] {
         let line = format!("{route_refused} {line}");
         let before = log(&cluster, &line);
-        let tls = certificate.map(|(cert, key)| (cert.as_path(), key.as_path(), ca.as_path()));
-        let stranger = Stranger::start(&mut cluster.network, &cluster.nodes[0], tls);
+        let tls = certificate.map(|(cert, key)| StrangerTls {
+            ca: ca.clone(),
+            cert: Some((cert.clone(), key.clone())),
+        });
+        // From a namespace of its own on the forest's network.
+        let (netns, _) = cluster.network.add_namespace();
+        let door = Door::Route {
+            cluster: FOREST.into(),
+        };
+        let target = format!("{}:6222", cluster.nodes[0].address);
+        let stranger = Stranger::start_in(Some(&netns), door, &target, tls);
         wait_for_log(&cluster.nodes[0], &line, before, &format!("refused {who}"));
         assert_routes_only_among(&cluster);
         drop(stranger);

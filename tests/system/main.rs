@@ -15,6 +15,9 @@ mod nats;
 #[path = "../common/s3.rs"]
 #[allow(dead_code)]
 mod s3;
+#[path = "../common/stranger.rs"]
+#[allow(dead_code)]
+mod stranger;
 
 mod apt_client;
 mod cluster;
@@ -24,5 +27,6 @@ mod node;
 mod private_repo;
 mod publisher;
 mod sizing;
+mod topology;
 mod trust;
 mod upgrade;

@@ -478,12 +478,25 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// Where a path inside the node is on the host.
     /// The node's network namespace, for a server that should listen on its loopback.
     pub fn netns_path(&self) -> String {
         format!("/run/netns/{}", self.netns)
     }
 
+    /// Cuts the node's network off from `peers` (blackhole routes in its namespace: what
+    /// it sends them is dropped, as on a broken link), or (`reach`) joins it again. Its
+    /// processes run on, and the host still reaches it.
+    pub fn set_reachable(&self, peers: &[&str], reach: bool) {
+        let verb = if reach { "del" } else { "add" };
+        for peer in peers {
+            // `ip -n NS route add|del blackhole PEER/32`, as one line (net-tools' `route`
+            // is not a program of these tests).
+            let line = format!("-n {} route {verb} blackhole {peer}/32", self.netns);
+            tool_ok("ip", &line.split(' ').collect::<Vec<_>>());
+        }
+    }
+
+    /// Where a path inside the node is on the host.
     pub fn host_path(&self, inside: &str) -> PathBuf {
         self.root().join(inside.trim_start_matches('/'))
     }

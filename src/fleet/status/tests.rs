@@ -18,6 +18,7 @@ fn healthy() -> Answers {
             name.into(),
             json!({
                 "version": "2.15.1", "uptime": "1h2m", "metadata": {"nimsforest_trust": "7"},
+                "cluster": {"name": "f"},
                 "tls_cert_not_after": "2027-12-01T00:00:00Z"
             }),
         );
@@ -54,7 +55,7 @@ fn healthy() -> Answers {
 
 #[test]
 fn a_healthy_forest_has_every_field() {
-    let status = assess("f", 7, &nodes(), &healthy(), NOW);
+    let status = assess("f", 7, &nodes(), &[], &healthy(), NOW);
     assert_eq!(status.verdict, Verdict::Healthy, "{:?}", status.problems);
     assert!(status.notes.is_empty(), "{:?}", status.notes);
     let n1 = &status.nodes[0];
@@ -89,7 +90,7 @@ fn a_silent_node_a_lagging_peer_and_a_stale_replica_degrade_it() {
         "n2".into(),
         json!({"status": "unavailable", "error": "JetStream is not current with the meta leader"}),
     );
-    let status = assess("f", 7, &nodes(), &a, NOW);
+    let status = assess("f", 7, &nodes(), &[], &a, NOW);
     assert_eq!(status.verdict, Verdict::Degraded);
     assert_eq!(status.verdict.exit_code(), 1);
     let problems = status.problems.join("\n");
@@ -116,10 +117,10 @@ fn missing_routes_no_leader_and_an_expiring_certificate_degrade_it() {
         jsz["meta_cluster"] = json!({"cluster_size": 3});
     }
     a.varz.get_mut("n3").unwrap()["tls_cert_not_after"] = json!("2027-01-25T00:00:00Z");
-    let status = assess("f", 7, &nodes(), &a, NOW);
+    let status = assess("f", 7, &nodes(), &[], &a, NOW);
     let problems = status.problems.join("\n");
     for expected in [
-        "n2 has routes to 1 of 2 nodes",
+        "n2 has routes to 1 of the 2 other nodes of its cluster",
         "JetStream has no meta leader",
         "n3's certificate expires in 9 days: `forest renew`",
     ] {
@@ -137,7 +138,7 @@ fn a_rollout_in_progress_is_a_note() {
     a.varz.get_mut("n2").unwrap()["metadata"]["nimsforest_trust"] = json!("6");
     a.varz.get_mut("n3").unwrap()["version"] = json!("2.14.6");
     a.varz.insert("old".into(), json!({"version": "2.15.1"}));
-    let status = assess("f", 7, &nodes(), &a, NOW);
+    let status = assess("f", 7, &nodes(), &[], &a, NOW);
     assert_eq!(status.verdict, Verdict::Healthy, "{:?}", status.problems);
     let notes = status.notes.join("\n");
     assert!(notes.contains("n2 applied trust version 6 of 7"), "{notes}");
@@ -149,4 +150,43 @@ fn a_rollout_in_progress_is_a_note() {
         notes.contains("old answers but is no trusted node"),
         "{notes}"
     );
+}
+
+/// Two clusters joined by a gateway: routes are counted within each; a leaf node is seen
+/// through the core node it connects to, and degrades the forest while its link is down.
+#[test]
+fn clusters_count_their_own_routes_and_leaf_nodes_are_seen_through_the_core() {
+    let mut a = healthy();
+    a.varz.get_mut("n3").unwrap()["cluster"]["name"] = json!("east");
+    for name in ["n1", "n2"] {
+        a.routez.insert(
+            name.into(),
+            json!({"routes": [{"remote_name": if name == "n1" { "n2" } else { "n1" }}]}),
+        );
+    }
+    a.routez.insert("n3".into(), json!({"routes": []}));
+    a.leafz.insert(
+        "n2".into(),
+        json!({"leafs": [{"name": "edge1", "account": "FOREST", "rtt": "1.2ms"}]}),
+    );
+    let leaves = vec!["edge1".to_string()];
+    let status = assess("f", 7, &nodes(), &leaves, &a, NOW);
+    assert_eq!(status.verdict, Verdict::Healthy, "{:?}", status.problems);
+    let text = render(&status);
+    assert!(
+        text.contains("edge1            leaf node, connected to n2 (rtt 1.2ms)"),
+        "{text}"
+    );
+    assert!(text.contains("1 leaf nodes connected"), "{text}");
+    assert_eq!(status.nodes[2].cluster.as_deref(), Some("east"));
+    assert!(text.contains(" 0/0 "), "{text}");
+
+    a.leafz.clear();
+    let status = assess("f", 7, &nodes(), &leaves, &a, NOW);
+    assert_eq!(status.verdict, Verdict::Degraded);
+    assert_eq!(
+        status.problems,
+        ["leaf node edge1 is not connected to the core"]
+    );
+    assert!(render(&status).contains("edge1            leaf node, not connected"));
 }

@@ -616,7 +616,7 @@ fn remove_keeps_config_and_data_and_purge_leaves_only_the_user() {
         leftovers.join("\n")
     );
     for gone in [
-        "/etc/nimsforest/cluster.conf",
+        "/etc/nimsforest",
         "/var/log/nimsforest",
         "/var/lib/nimsforest",
     ] {
