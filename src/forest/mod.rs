@@ -554,43 +554,6 @@ impl Forest {
         let path = self.dir.join(MANIFEST);
         write_public(&path, &self.manifest.text(&path)?)
     }
-
-    /// The NATS accounts of the forest: every trusted user maps from the URI in its
-    /// certificate (`verify_and_map`), and may connect as a client only; every trusted
-    /// leaf node maps the same way into FOREST, and may connect as a leaf node only. No
-    /// passwords. A reload applies a change here to the connections already open (the
-    /// leaf node port's own authorization and pins would not reload).
-    pub fn accounts(&self) -> String {
-        let id = self.id();
-        let mut out = String::from("accounts {\n");
-        for (account, role, extra) in [
-            ("FOREST", Role::App, "        jetstream: enabled\n"),
-            ("SYS", Role::System, ""),
-        ] {
-            out.push_str(&format!("    {account} {{\n{extra}        users: [\n"));
-            for (name, _) in self
-                .manifest
-                .trusted_users()
-                .filter(|(_, u)| u.role == role)
-            {
-                out.push_str(&format!(
-                    "            {{ user: \"{}\", allowed_connection_types: [\"STANDARD\"] }}\n",
-                    user_identity(id, name)
-                ));
-            }
-            if role == Role::App {
-                for name in self.manifest.trusted_nodes_of(NodeRole::Leaf) {
-                    out.push_str(&format!(
-                        "            {{ user: \"{}\", allowed_connection_types: [\"LEAFNODE\"] }}\n",
-                        leaf_identity(id, &name)
-                    ));
-                }
-            }
-            out.push_str("        ]\n    }\n");
-        }
-        out.push_str("}\nsystem_account: SYS\n");
-        out
-    }
 }
 
 /// Who a certificate is for, before its name is known.

@@ -36,7 +36,7 @@ fn a_new_forest_keeps_its_keys_private_and_its_trust_versioned() {
     assert_eq!(mode(&dir.join("ca.pem")), 0o644);
     assert_eq!(forest.version(), 1);
     assert_eq!(forest.package_name(), "nimsforest-forest-forest-1");
-    let accounts = forest.accounts();
+    let accounts = trust::accounts(&forest);
     assert!(
         accounts.contains("{ user: \"urn:nimsforest:forest-1:user:app\", allowed_connection_types"),
         "{accounts}"
@@ -82,7 +82,7 @@ fn revocation_takes_a_member_out_and_is_refused_where_it_would_break_the_forest(
     let e = forest.revoke("sys").err().unwrap();
     assert!(e.to_string().contains("last system user"), "{e}");
     forest.revoke("app").unwrap();
-    assert!(!forest.accounts().contains(":user:app"));
+    assert!(!trust::accounts(&forest).contains(":user:app"));
     let e = forest.node_key("n2").err().unwrap();
     assert!(e.to_string().contains("was revoked"), "{e}");
     let e = forest
@@ -363,7 +363,7 @@ fn a_leaf_nodes_certificate_carries_the_leaf_identity_only_and_keeps_it_on_renew
     ] {
         assert!(!carries(&user, &identity), "{identity}");
     }
-    let accounts = forest.accounts();
+    let accounts = trust::accounts(&forest);
     for user in [
         "{ user: \"urn:nimsforest:f:leaf:edge1\", allowed_connection_types: [\"LEAFNODE\"] }",
         "{ user: \"urn:nimsforest:f:user:app\", allowed_connection_types: [\"STANDARD\"] }",

@@ -19,7 +19,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Forest, Kind};
+use super::{leaf_identity, user_identity, Forest, Kind, NodeRole, Role};
 use crate::atomic;
 use crate::compress::{BlockCache, Resources};
 use crate::deb::{self, deb822, Compression, DebianDefinition};
@@ -70,8 +70,45 @@ pub fn forest_conf(forest: &Forest) -> Result<String> {
         "\n# The accounts and users: a client's certificate names its user with a URI\n\
          # (tls verify_and_map in cluster.conf).\n",
     );
-    out.push_str(&forest.accounts());
+    out.push_str(&accounts(forest));
     Ok(out)
+}
+
+/// The NATS accounts of the forest: every trusted user maps from the URI in its
+/// certificate (`verify_and_map`), and may connect as a client only; every trusted
+/// leaf node maps the same way into FOREST, and may connect as a leaf node only. No
+/// passwords. A reload applies a change here to the connections already open (the
+/// leaf node port's own authorization and pins would not reload).
+pub fn accounts(forest: &Forest) -> String {
+    let id = forest.id();
+    let mut out = String::from("accounts {\n");
+    for (account, role, extra) in [
+        ("FOREST", Role::App, "        jetstream: enabled\n"),
+        ("SYS", Role::System, ""),
+    ] {
+        out.push_str(&format!("    {account} {{\n{extra}        users: [\n"));
+        for (name, _) in forest
+            .manifest()
+            .trusted_users()
+            .filter(|(_, u)| u.role == role)
+        {
+            out.push_str(&format!(
+                "            {{ user: \"{}\", allowed_connection_types: [\"STANDARD\"] }}\n",
+                user_identity(id, name)
+            ));
+        }
+        if role == Role::App {
+            for name in forest.manifest().trusted_nodes_of(NodeRole::Leaf) {
+                out.push_str(&format!(
+                    "            {{ user: \"{}\", allowed_connection_types: [\"LEAFNODE\"] }}\n",
+                    leaf_identity(id, &name)
+                ));
+            }
+        }
+        out.push_str("        ]\n    }\n");
+    }
+    out.push_str("}\nsystem_account: SYS\n");
+    out
 }
 
 /// Builds the trust package of the forest's current version into `out` (as a build does:
