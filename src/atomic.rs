@@ -53,13 +53,6 @@ impl Options {
             ..self
         }
     }
-
-    pub fn no_clobber(self) -> Self {
-        Self {
-            no_clobber: true,
-            ..self
-        }
-    }
 }
 
 /// Writes `data` to `path` (see the module documentation).

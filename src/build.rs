@@ -1,4 +1,6 @@
-//! `nimsforest-pkg build`: fetch and verify each arch, stage its tree, write the packages.
+//! The build pipeline, for a plan of arches and formats: fetch and verify each arch's
+//! release, stage its tree, write its packages into `dist/` all at once. Its command line
+//! is `command::build`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -8,7 +10,7 @@ use crate::atomic;
 use crate::compress::{BlockCache, LargeFile, Resources};
 use crate::deb::{self, Compression, DebianDefinition};
 use crate::digest::Sha256Sums;
-use crate::dist::Staging;
+use crate::dist::Pending;
 use crate::error::Result;
 use crate::fetch::{ExpectedHash, Fetcher};
 use crate::parallel;
@@ -50,7 +52,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
         false => None,
     };
     let repo_files = assets::read_repo_files(def)?;
-    let staging = Staging::new(&plan.out)?;
+    let pending = Pending::new(&plan.out)?;
     let sums = LazySums::new(&plan.mirror, &def.upstream.version);
 
     // 1. Every arch's verified binary, staged with the definition's files.
@@ -95,7 +97,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
             Format::Deb => {
                 let debian = debian.as_ref().expect("loaded for .deb");
                 let name = format!("{}_{}_{}.deb", plan.package.name, v.deb(), arch.deb());
-                atomic::write_with(&staging.path(&name), atomic::Options::REPLACE, |out| {
+                atomic::write_with(&pending.path(&name), atomic::Options::REPLACE, |out| {
                     let compression = plan.deb_compression;
                     deb::write_deb(
                         tree,
@@ -118,7 +120,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
                     v.rpm_release(),
                     arch.rpm()
                 );
-                atomic::write_with(&staging.path(&name), atomic::Options::REPLACE, |out| {
+                atomic::write_with(&pending.path(&name), atomic::Options::REPLACE, |out| {
                     rpm::write_rpm(tree, &plan.package, arch.into(), rpm_def, &resources, out)
                 })?;
                 Ok(name)
@@ -129,7 +131,7 @@ pub fn build(plan: &BuildPlan, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
     let files = parallel::map(&jobs, cpu.workers, one_package)
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-    staging.commit(&files)
+    pending.commit(&files)
 }
 
 /// Fetches (or takes from the cache) the arch's tarball, checked against the release's

@@ -8,17 +8,18 @@ use crate::error::{Error, IoContext, Result};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
-/// A private directory inside `out` where a build writes its files. Dropping it without
+/// Packages not yet in `out`: a private directory inside it where a build writes its files
+/// (the `stage` module is something else: the file tree inside a package). Dropping it without
 /// `commit` removes everything in it, and `out` itself (with its parents) when this build
 /// made it, so a failed build leaves the file system as it was.
-pub struct Staging {
+pub struct Pending {
     out: PathBuf,
     dir: Option<tempfile::TempDir>,
     /// The directories `new` made, outermost first; removed again unless committed.
     made: Vec<PathBuf>,
 }
 
-impl Drop for Staging {
+impl Drop for Pending {
     fn drop(&mut self) {
         drop(self.dir.take());
         for dir in self.made.iter().rev() {
@@ -28,7 +29,7 @@ impl Drop for Staging {
     }
 }
 
-impl Staging {
+impl Pending {
     pub fn new(out: &Path) -> Result<Self> {
         let mut made = Vec::new();
         let mut next = Some(out);
@@ -38,18 +39,18 @@ impl Staging {
         }
         made.reverse();
         std::fs::create_dir_all(out).at(out)?;
-        let mut staging = Self {
+        let mut pending = Self {
             out: out.to_path_buf(),
             dir: None,
             made,
         };
-        staging.dir = Some(
+        pending.dir = Some(
             tempfile::Builder::new()
                 .prefix(".nimsforest-pkg-")
                 .tempdir_in(out)
                 .at(out)?,
         );
-        Ok(staging)
+        Ok(pending)
     }
 
     fn dir(&self) -> &Path {
@@ -70,7 +71,7 @@ impl Staging {
             None => Sha256Sums::default(),
             Some(text) => {
                 Sha256Sums::parse(&sums_path.display().to_string(), &text).map_err(|e| {
-                    Error::Repository {
+                    Error::Output {
                         path: sums_path.clone(),
                         reason: format!("cannot be updated: {e}"),
                     }
@@ -111,9 +112,9 @@ mod tests {
             format!("{aa}  old.deb\n{bb}  gone.rpm\n"),
         )
         .unwrap();
-        let staging = Staging::new(out.path()).unwrap();
-        std::fs::write(staging.path("new.deb"), b"new").unwrap();
-        staging.commit(&["new.deb".into()]).unwrap();
+        let pending = Pending::new(out.path()).unwrap();
+        std::fs::write(pending.path("new.deb"), b"new").unwrap();
+        pending.commit(&["new.deb".into()]).unwrap();
         let sums = std::fs::read_to_string(out.path().join(SUMS_FILE)).unwrap();
         let new_hash = crate::digest::sha256_hex(b"new");
         assert_eq!(sums, format!("{new_hash}  new.deb\n{aa}  old.deb\n"));
@@ -121,15 +122,15 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 3, "no staging directory left: {names:?}");
+        assert_eq!(names.len(), 3, "no pending directory left: {names:?}");
     }
 
     #[test]
     fn dropped_staging_leaves_nothing() {
         let out = tempfile::tempdir().unwrap();
-        let staging = Staging::new(out.path()).unwrap();
-        std::fs::write(staging.path("half.deb"), b"x").unwrap();
-        drop(staging);
+        let pending = Pending::new(out.path()).unwrap();
+        std::fs::write(pending.path("half.deb"), b"x").unwrap();
+        drop(pending);
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     }
 
@@ -137,14 +138,14 @@ mod tests {
     fn a_failed_build_takes_back_the_directories_it_made() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("a/dist");
-        let staging = Staging::new(&out).unwrap();
-        std::fs::write(staging.path("half.deb"), b"x").unwrap();
-        drop(staging);
+        let pending = Pending::new(&out).unwrap();
+        std::fs::write(pending.path("half.deb"), b"x").unwrap();
+        drop(pending);
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
 
-        let staging = Staging::new(&out).unwrap();
-        std::fs::write(staging.path("p.deb"), b"x").unwrap();
-        staging.commit(&["p.deb".into()]).unwrap();
+        let pending = Pending::new(&out).unwrap();
+        std::fs::write(pending.path("p.deb"), b"x").unwrap();
+        pending.commit(&["p.deb".into()]).unwrap();
         assert!(
             out.join("p.deb").is_file(),
             "a committed build keeps its output"

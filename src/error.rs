@@ -131,6 +131,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     Repository { path: PathBuf, reason: String },
 
+    /// The build's output directory (`dist/`, its SHA256SUMS) cannot be updated as asked.
+    #[error("{path}: {reason}")]
+    Output { path: PathBuf, reason: String },
+
     /// A setting that cannot be used as given (cloud-init user-data: URL, forest id, route...).
     /// `value` is shown: it never holds a secret (URLs are redacted, files named by path).
     #[error("{setting} {value:?}: {reason}")]
@@ -153,7 +157,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Exit status: 2 for a bad command line or environment (as clap's own usage errors),
+    /// Exit status: 2 for a bad command line or environment (as clap's own usage errors;
+    /// a path that already holds what would be written, too),
     /// 3 when upstream content failed verification (never retry blindly), 4 for network
     /// failures (retrying later may help), 5 when another publisher holds or changed the
     /// repository store (retry once it is done), 1 for everything else.
@@ -162,7 +167,8 @@ impl Error {
             Error::Usage { .. }
             | Error::UnknownArch(_)
             | Error::InvalidSetting { .. }
-            | Error::Input { .. } => 2,
+            | Error::Input { .. }
+            | Error::Exists { .. } => 2,
             Error::HashMismatch { .. }
             | Error::Tarball { .. }
             | Error::WrongElf { .. }

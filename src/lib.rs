@@ -4,17 +4,18 @@
 //!
 //! The pipeline, in the order data flows: `spec` (the package definition) -> `fetch`
 //! (download, verify) -> `stage` (the neutral file tree) -> `deb` | `rpm` (the writers) ->
-//! `dist` (the output directory) -> `repo` (apt and dnf trees) -> `sign` -> `cloudinit`.
+//! `dist` (the output directory) -> `repo` (apt and dnf trees) -> `sign` -> `cloud_init`.
 //! `build` runs the first five; `command` holds one module per subcommand. Primitives
 //! have one home each: `atomic` (file writes), `compress`, `digest`, `parallel` (the CPU
 //! budget), and the Debian formats in `deb` (`ar`, `deb822`, `version`). What comes in from
 //! outside is parsed in one place each: `input` (files named on the command line), `pem`
-//! (certificates and keys), `weburl` (URLs).
+//! (certificates and keys), `weburl` (URLs), `names` (ids and names that reach other
+//! programs' files).
 
 pub mod atomic;
 pub mod build;
 pub mod cli;
-pub mod cloudinit;
+pub mod cloud_init;
 pub mod command;
 pub mod compress;
 pub mod deb;
@@ -25,6 +26,7 @@ pub mod fetch;
 pub mod fleet;
 pub mod forest;
 pub mod input;
+pub mod names;
 pub mod parallel;
 pub mod pem;
 pub mod pin;

@@ -1,4 +1,5 @@
-//! `nimsforest-pkg pin VERSION`: records a release's tarball hashes in the manifest.
+//! Pins: a release's tarball hashes, read from its SHA256SUMS and recorded in the
+//! manifest (or a pins file). Its command line is `command::pin`.
 //!
 //! This is the one moment the network's checksums are trusted; every later build checks
 //! downloads against these pins as well as against the release's own SHA256SUMS.

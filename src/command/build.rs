@@ -1,4 +1,5 @@
-//! `nimsforest-pkg build`: every pinned arch, both formats, into dist/.
+//! The command line of `nimsforest-pkg build` (default: every pinned arch, both formats,
+//! into dist/), turned into a plan for the pipeline in `crate::build`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

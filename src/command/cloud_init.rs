@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use crate::cloudinit::{
+use crate::cloud_init::{
     self, check_key, password_problem, Access, BasicAuth, ClientCertificate, CloudInit, Topology,
 };
 use crate::error::{Error, IoContext, Result};
@@ -203,7 +203,7 @@ pub fn run(ctx: &Context, args: CloudInitArgs) -> Result<()> {
         hubs: args.hubs,
         domain: args.domain,
     };
-    let user_data = cloudinit::user_data(&CloudInit {
+    let user_data = cloud_init::user_data(&CloudInit {
         package: definition.name,
         repository: definition.repository,
         repo_url: match args.rpm {

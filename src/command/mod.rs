@@ -1,6 +1,7 @@
 //! The commands: each turns its arguments into a checked plan, runs it and reports.
 
 pub mod build;
+mod choices;
 pub mod cloud_init;
 pub mod forest;
 pub mod keygen;

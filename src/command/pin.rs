@@ -1,4 +1,4 @@
-//! `nimsforest-pkg pin VERSION`: records a release's tarball hashes.
+//! The command line of `nimsforest-pkg pin VERSION`; the work is `crate::pin`'s.
 
 use std::path::PathBuf;
 

@@ -20,15 +20,13 @@ pub const XZ_PRESET: u32 = 6;
 /// xz block size of a package's data (the .deb's data.tar, the .rpm's payload): blocks are
 /// compressed on threads of their own and the output depends on the block size, never on
 /// the thread count. A block boundary inside the server binary costs more than the 1% the
-/// packages may grow by: for the five 2.15.1 binaries (16.7-19.3 MB), two 10 MiB blocks
-/// come out 0.35-1.13% larger than one preset-6 stream and 1.3-1.8% larger than one block
-/// with a 16 MiB dictionary. So a binary is one block (this is three times the largest
-/// dictionary, as `xz -T` sizes its blocks), and the parallelism is across arches and
-/// formats, which share the blocks.
+/// packages may grow by (measured: README, "Compression choices"). So a binary is one
+/// block (this is three times the largest dictionary, as `xz -T` sizes its blocks), and
+/// the parallelism is across arches and formats, which share the blocks.
 pub const XZ_BLOCK: usize = 3 * XZ_DICT_MAX as usize;
 
 /// The largest xz dictionary: preset 7's. The whole binary fits in it, so a match may reach
-/// back to its start; it needs 16 MiB to decompress and about 220 MiB to compress.
+/// back to its start; it needs 16 MiB to decompress (xz's own figure for preset 7).
 pub const XZ_DICT_MAX: u32 = 16 << 20;
 
 /// Files at least this large are compressed as blocks of their own and cached
@@ -223,21 +221,21 @@ pub fn zstd(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
 
 /// The compressions that can be read back (a `.deb` member, an RPM payload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum Encoding {
     None,
     Gzip,
     Xz,
     Zstd,
 }
 
-impl Format {
+impl Encoding {
     /// From a file name's suffix: `control.tar.xz` -> Xz; `control.tar` -> None.
     pub fn from_suffix(suffix: &str) -> Option<Self> {
         match suffix {
-            "" => Some(Format::None),
-            ".gz" => Some(Format::Gzip),
-            ".xz" => Some(Format::Xz),
-            ".zst" => Some(Format::Zstd),
+            "" => Some(Encoding::None),
+            ".gz" => Some(Encoding::Gzip),
+            ".xz" => Some(Encoding::Xz),
+            ".zst" => Some(Encoding::Zstd),
             _ => None,
         }
     }
@@ -245,10 +243,10 @@ impl Format {
     /// A reader of the decompressed bytes.
     pub fn decoder<'a>(self, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
         Ok(match self {
-            Format::None => Box::new(input),
-            Format::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
-            Format::Xz => Box::new(liblzma::read::XzDecoder::new(input)),
-            Format::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
+            Encoding::None => Box::new(input),
+            Encoding::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
+            Encoding::Xz => Box::new(liblzma::read::XzDecoder::new(input)),
+            Encoding::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
         })
     }
 }
@@ -271,7 +269,7 @@ pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn unpack(format: Format, packed: &[u8]) -> Vec<u8> {
+    fn unpack(format: Encoding, packed: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         format
             .decoder(packed)
@@ -287,11 +285,11 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         for (format, packed) in [
-            (Format::Gzip, gzip(&data, GZIP_BEST).unwrap()),
-            (Format::Gzip, gzip(&data, GZIP_REPODATA).unwrap()),
-            (Format::Xz, xz(&data).unwrap()),
-            (Format::Xz, xz_block(&data).unwrap()),
-            (Format::Zstd, zstd(&data, 3).unwrap()),
+            (Encoding::Gzip, gzip(&data, GZIP_BEST).unwrap()),
+            (Encoding::Gzip, gzip(&data, GZIP_REPODATA).unwrap()),
+            (Encoding::Xz, xz(&data).unwrap()),
+            (Encoding::Xz, xz_block(&data).unwrap()),
+            (Encoding::Zstd, zstd(&data, 3).unwrap()),
         ] {
             assert_eq!(unpack(format, &packed), data, "{format:?}");
         }
@@ -330,7 +328,7 @@ mod tests {
             cold == warm && warm == apart,
             "the stream differs between runs"
         );
-        assert_eq!(unpack(Format::Xz, &cold), archive);
+        assert_eq!(unpack(Encoding::Xz, &cold), archive);
         // The file's blocks are the same inside another archive: compressed once.
         let other = [noise(5), file.data.to_vec()].concat();
         let entries = || walk_count(dir.path());
@@ -338,7 +336,7 @@ mod tests {
         let other_placed = place(&other, &files);
         let again = xz_reusing(&other, &other_placed, 64 << 10, &with(2, &on_disk)).unwrap();
         assert_eq!(entries(), before, "a cached block was made again");
-        assert_eq!(unpack(Format::Xz, &again), other);
+        assert_eq!(unpack(Encoding::Xz, &again), other);
     }
 
     fn walk_count(dir: &std::path::Path) -> usize {

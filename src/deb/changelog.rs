@@ -158,48 +158,24 @@ fn parse_header(line: &str) -> Option<ChangelogEntry> {
     })
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month 1-12, day 1-31).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// RFC 5322 date in UTC, as `dpkg-parsechangelog` and `date -R` write it.
 pub fn format_date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        d,
-        MONTHS[m as usize - 1],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -211,9 +187,9 @@ fn parse_date(s: &str) -> Option<i64> {
     let [day, month, year, time, zone] = parts.as_slice() else {
         return None;
     };
-    let d: u32 = day.parse().ok()?;
-    let m = MONTHS.iter().position(|x| x == month)? as u32 + 1;
-    let y: i64 = year.parse().ok()?;
+    let d: u8 = day.parse().ok()?;
+    let m = MONTHS.iter().position(|x| x == month)? as u8 + 1;
+    let y: i32 = year.parse().ok()?;
     let hms: Vec<i64> = time
         .split(':')
         .map(|p| p.parse().ok())
@@ -231,7 +207,9 @@ fn parse_date(s: &str) -> Option<i64> {
     }
     let zh: i64 = digits[..2].parse().ok()?;
     let zm: i64 = digits[2..].parse().ok()?;
-    let local = days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + sec;
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
+    let midnight = date.midnight().assume_utc().unix_timestamp();
+    let local = midnight + h * 3600 + mi * 60 + sec;
     Some(local - sign * (zh * 3600 + zm * 60))
 }
 

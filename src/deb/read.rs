@@ -136,7 +136,7 @@ fn parse_md5sums(path: &Path, text: &[u8]) -> Result<BTreeMap<String, String>> {
 fn tar_files(path: &Path, member: &Member, keep: &[&str]) -> Result<BTreeMap<String, Vec<u8>>> {
     let name = &member.name;
     let suffix = name.split_once(".tar").map_or("", |(_, s)| s);
-    let format = compress::Format::from_suffix(suffix)
+    let format = compress::Encoding::from_suffix(suffix)
         .ok_or_else(|| bad(path, format!("unknown compression of member {name}")))?;
     let failed = |e: std::io::Error| bad(path, format!("{name}: {e}"));
     let reader = format.decoder(member.data).map_err(failed)?;

@@ -106,7 +106,7 @@ fn copy_truncated(field: &mut [u8], value: &str) {
 }
 
 /// How the tar members are compressed (`dpkg-deb -Z`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Compression {
     /// One xz stream of independent blocks (`xz -6 -T`).
     #[default]

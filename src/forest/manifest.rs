@@ -9,9 +9,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cloudinit::check::{check_forest_id, check_host_name};
 use crate::error::{Error, Result};
 use crate::input::unusable;
+use crate::names::{check_forest_id, check_host_name, package_id_problem, user_name_problem};
 
 /// The NATS account of a client user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,31 +120,6 @@ pub struct Manifest {
 
 fn first() -> u32 {
     1
-}
-
-/// What is wrong with a user name, if anything: lower-case letters, digits, '-' and '_'
-/// (it goes into a URI, a directory name and the accounts).
-pub fn user_name_problem(name: &str) -> Option<&'static str> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    (!ok).then_some("must be 1 to 63 lower-case letters, digits, '-' or '_'")
-}
-
-/// What is wrong with a forest id as part of a package name, if anything: Debian allows
-/// lower-case letters, digits, '-', '+' and '.' there; the forest id is the NATS cluster's
-/// name too.
-pub fn package_id_problem(id: &str) -> Option<&'static str> {
-    let ok = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    (!ok).then_some(
-        "must be lower-case letters, digits, '-' or '.' starting with a letter or digit (it names \
-         the forest's trust package)",
-    )
 }
 
 impl Manifest {

@@ -28,12 +28,12 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::atomic;
-use crate::cloudinit::check::{check_forest_id, check_host_name};
 use crate::error::{Error, Result};
 use crate::input::{self, unusable};
+use crate::names::{check_forest_id, check_host_name, package_id_problem, user_name_problem};
 use crate::pem::{Certificate, Certificates, PrivateKey};
 pub use lifecycle::{Entry, RotationStep};
-use manifest::{package_id_problem, user_name_problem, Manifest, NodeEntry, UserEntry};
+use manifest::{Manifest, NodeEntry, UserEntry};
 pub use manifest::{NodeRole, Role, Rotation};
 pub use pki::{
     gateway_identity, leaf_identity, route_identity, user_identity, utc, Certified, Validity,

@@ -23,7 +23,7 @@ use super::{leaf_identity, user_identity, Forest, Kind, NodeRole, Role};
 use crate::atomic;
 use crate::compress::{BlockCache, Resources};
 use crate::deb::{self, deb822, Compression, DebianDefinition};
-use crate::dist::Staging;
+use crate::dist::Pending;
 use crate::error::{Error, Result};
 use crate::rpm::{self as rpm_writer, RpmDefinition};
 use crate::spec::{Definition, DefinitionDir, PackageId, Target, Version};
@@ -155,10 +155,10 @@ pub fn write_package(forest: &Forest, definition: &Definition, out: &Path) -> Re
         threads: 1,
         cache: &cache,
     };
-    let staging = Staging::new(out)?;
+    let pending = Pending::new(out)?;
     let v = &package.version;
     let deb_name = format!("{}_{}_all.deb", package.name, v.deb());
-    atomic::write_with(&staging.path(&deb_name), atomic::Options::REPLACE, |w| {
+    atomic::write_with(&pending.path(&deb_name), atomic::Options::REPLACE, |w| {
         deb::write_deb(
             &tree,
             &package,
@@ -175,7 +175,7 @@ pub fn write_package(forest: &Forest, definition: &Definition, out: &Path) -> Re
         v.rpm_version(),
         v.rpm_release()
     );
-    atomic::write_with(&staging.path(&rpm_name), atomic::Options::REPLACE, |w| {
+    atomic::write_with(&pending.path(&rpm_name), atomic::Options::REPLACE, |w| {
         rpm_writer::write_rpm(
             &tree,
             &package,
@@ -185,7 +185,7 @@ pub fn write_package(forest: &Forest, definition: &Definition, out: &Path) -> Re
             w,
         )
     })?;
-    staging.commit(&[deb_name, rpm_name])
+    pending.commit(&[deb_name, rpm_name])
 }
 
 /// The package's files.

@@ -17,7 +17,7 @@ use std::fmt;
 
 use super::RPM_DIR;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
     /// What nodes install by default: releases a person promoted.
     Stable,

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::channel::Channel;
 use super::package::Package;
-use super::publish::{Admitted, Format};
+use super::publish::{Admitted, Layout};
 use super::tree::Tree;
 use crate::error::{Error, Result};
 use crate::sign::Sign;
@@ -69,7 +69,7 @@ impl Wanted {
 /// read with `format`), ready to be published in `to` with the same location, entry and
 /// bytes (see the module documentation). A channel without them is a usage error naming
 /// the versions it has.
-pub fn take<F: Format>(
+pub fn take<F: Layout>(
     format: &F,
     from: &Tree,
     to: &Tree,

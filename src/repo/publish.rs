@@ -1,4 +1,4 @@
-//! The publishing core both repository formats share. A [`Format`] (apt, dnf) only reads
+//! The publishing core both repository formats share. A [`Layout`] (apt, dnf) only reads
 //! and renders its own indexes; everything that makes a publication safe is here, once:
 //!
 //! 1. **Read** the generation clients see now: the format reads its signed root
@@ -90,7 +90,9 @@ pub struct Rendered {
     pub live: BTreeSet<String>,
 }
 
-pub trait Format {
+/// A repository format (apt, dnf) as the core sees it: where its packages and signed
+/// documents live, and how it reads and renders its indexes.
+pub trait Layout {
     type Entry: Clone;
     /// The kind of package file it indexes.
     const PACKAGES: crate::spec::Format;
@@ -176,7 +178,7 @@ pub struct Report {
 /// Publishes `packages` (checked by `Package::read`) into the repository at `root` in
 /// `store`, under the store's lock taken for this one publication; `keep`: the newest N
 /// versions of each series stay; `date`: of the new generation, seconds since 1970.
-pub fn update<F: Format>(
+pub fn update<F: Layout>(
     format: &F,
     store: &dyn crate::store::Store,
     root: &str,
@@ -198,7 +200,7 @@ pub fn update<F: Format>(
 
 /// Publishes `request` into the repository `tree` in the format `format` (see the module
 /// documentation). `lock` is the store's publication lock, held by the caller.
-pub fn publish<F: Format>(
+pub fn publish<F: Layout>(
     format: &F,
     tree: &Tree,
     request: Request<F::Entry>,
@@ -407,7 +409,7 @@ pub fn publish<F: Format>(
 }
 
 /// Keeps the newest `keep` versions of each series; returns the files dropped.
-fn retain<F: Format>(entries: &mut BTreeMap<String, F::Entry>, keep: usize) -> Vec<String> {
+fn retain<F: Layout>(entries: &mut BTreeMap<String, F::Entry>, keep: usize) -> Vec<String> {
     // (name, arch) -> the locations of its versions.
     let mut series: BTreeMap<(&str, &str), Vec<&String>> = BTreeMap::new();
     for (location, entry) in entries.iter() {
@@ -425,7 +427,7 @@ fn retain<F: Format>(entries: &mut BTreeMap<String, F::Entry>, keep: usize) -> V
 }
 
 /// Deletes retired package files, once sure no index names them.
-struct Sweeper<'a, F: Format> {
+struct Sweeper<'a, F: Layout> {
     format: &'a F,
     tree: &'a Tree<'a>,
     signer: &'a dyn Sign,
@@ -437,7 +439,7 @@ struct Sweeper<'a, F: Format> {
     due: Vec<String>,
 }
 
-impl<'a, F: Format> Sweeper<'a, F> {
+impl<'a, F: Layout> Sweeper<'a, F> {
     fn new(
         format: &'a F,
         tree: &'a Tree<'a>,

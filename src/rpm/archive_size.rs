@@ -39,10 +39,10 @@ const REGION: u32 = IndexSignatureTag::HEADER_SIGNATURES as u32;
 pub fn payload_archive_size(package: &Package) -> Result<u64, ::rpm::Error> {
     let payload = package.payload.as_slice();
     let format = match package.payload_compression()? {
-        CompressionType::None => compress::Format::None,
-        CompressionType::Xz => compress::Format::Xz,
-        CompressionType::Zstd => compress::Format::Zstd,
-        CompressionType::Gzip => compress::Format::Gzip,
+        CompressionType::None => compress::Encoding::None,
+        CompressionType::Xz => compress::Encoding::Xz,
+        CompressionType::Zstd => compress::Encoding::Zstd,
+        CompressionType::Gzip => compress::Encoding::Gzip,
         other => return Err(::rpm::Error::UnsupportedCompressorType(other.to_string())),
     };
     let mut reader = format.decoder(payload)?;
@@ -64,12 +64,6 @@ pub fn set_archive_size(package: &mut Package, size: u64) -> Result<(), ::rpm::E
     let sig = &package.metadata.signature;
     package.metadata.signature = with_archive_size(sig, size, None)?;
     Ok(())
-}
-
-/// Records the archive size of a freshly built package (see [`set_archive_size`]).
-pub fn record_archive_size(package: &mut Package) -> Result<(), ::rpm::Error> {
-    let size = payload_archive_size(package)?;
-    set_archive_size(package, size)
 }
 
 /// Signs `package` with `Package::sign_with_timestamp` and keeps the archive size, which

@@ -359,19 +359,9 @@ fn noon_utc(value: &toml::value::Datetime) -> Option<u64> {
         return None;
     }
     let date = value.date?;
-    let days = days_from_civil(i64::from(date.year), date.month.into(), date.day.into());
-    u64::try_from(days * 86_400 + 12 * 3_600).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let month = time::Month::try_from(date.month).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(date.year), month, date.day).ok()?;
+    u64::try_from(date.midnight().assume_utc().unix_timestamp() + 12 * 3_600).ok()
 }
 
 #[cfg(test)]
@@ -380,9 +370,11 @@ mod tests {
 
     #[test]
     fn dates_and_dependencies_parse() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2025, 10, 11) * 86_400, 1_760_140_800);
+        let date = |text: &str| noon_utc(&text.parse().unwrap());
+        assert_eq!(date("1970-01-01"), Some(12 * 3_600));
+        assert_eq!(date("2000-03-01"), Some(11_017 * 86_400 + 12 * 3_600));
+        assert_eq!(date("2025-10-11"), Some(1_760_140_800 + 12 * 3_600));
+        assert_eq!(date("2025-10-11T10:00:00"), None);
         let d = Dep::parse("systemd >= 219").unwrap();
         assert_eq!(d.name, "systemd");
         assert_eq!(d.constraint, Some((">=".into(), "219".into())));

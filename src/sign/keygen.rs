@@ -8,7 +8,7 @@ use pgp::types::{CompressionAlgorithm, KeyDetails};
 use crate::error::{Error, Result};
 
 /// The algorithm of a new key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     /// Ed25519 in the v4 "legacy EdDSA" format: small, fast, deterministic signatures, read
     /// by Debian 12's gpgv, Debian 13's sqv and RHEL 9's rpm alike.

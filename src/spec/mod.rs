@@ -11,7 +11,7 @@ pub use files::DefinitionDir;
 pub use version::{check_upstream, Version};
 
 /// A package format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
     Deb,
     Rpm,

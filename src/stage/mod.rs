@@ -93,18 +93,6 @@ impl StagedTree {
             .ok()
             .map(|i| &self.entries[i])
     }
-
-    /// Sum of file sizes, for Debian's `Installed-Size` and RPM's size tag.
-    pub fn payload_bytes(&self) -> u64 {
-        self.entries
-            .iter()
-            .map(|e| match &e.kind {
-                EntryKind::File(data) => data.len() as u64,
-                EntryKind::Symlink(target) => target.len() as u64,
-                EntryKind::Dir => 0,
-            })
-            .sum()
-    }
 }
 
 /// Collects entries; `finish` normalises them into a `StagedTree`.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use nimsforest_pkg::cloudinit::{
+use nimsforest_pkg::cloud_init::{
     node_info_json, user_data, Access, CloudInit, Topology, NODE_INFO,
 };
 use nimsforest_pkg::forest::{Forest, NodeRole, NodeSecrets, Validity};

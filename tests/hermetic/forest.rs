@@ -321,7 +321,7 @@ fn the_forest_commands_refuse_what_they_cannot_do() {
 
     let (stderr, code) = project.fails(&["forest", "init", "--dir", d, "--forest-id", "f-1"]);
     assert!(stderr.contains("forest.toml: already exists"), "{stderr}");
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     let out = forest.ok(&project, &["node", "--name", "n1", "--address", "10.0.0.1"]);
     assert!(!out.contains("PRIVATE KEY"), "{out}");
     assert!(out.contains("trust version 2: added node n1"), "{out}");

@@ -28,7 +28,7 @@ fn keygen_repo_and_cloud_init_from_the_command_line() {
         stderr.contains("nimsforest-signing-key.asc: already exists; refusing to overwrite it"),
         "{stderr}"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(secret_before, std::fs::read(&secret).unwrap());
 
     // The repository, signed with that key (here through the environment, as in CI).

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use super::package::Package;
-use super::publish::{Admitted, Format, Generation, Rendered};
+use super::publish::{Admitted, Generation, Layout, Rendered};
 use super::retired::Retired;
 use super::tree::Tree;
 use crate::compress;
@@ -180,7 +180,7 @@ const FINGERPRINT_FIELDS: [&str; 7] = [
     "Components",
 ];
 
-impl Format for Apt {
+impl Layout for Apt {
     type Entry = IndexedDeb;
     const PACKAGES: crate::spec::Format = crate::spec::Format::Deb;
 

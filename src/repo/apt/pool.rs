@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Result<String> {
     let required = |name: &str| {
-        deb822::get(control, name).ok_or_else(|| Error::Repository {
+        deb822::get(control, name).ok_or_else(|| Error::Package {
             path: path.to_path_buf(),
             reason: format!("the control file has no {name} field"),
         })
@@ -32,7 +32,7 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
         if ok {
             Ok(())
         } else {
-            Err(Error::Repository {
+            Err(Error::Package {
                 path: path.to_path_buf(),
                 reason: format!("invalid {what} {value:?} in the control file"),
             })
@@ -46,7 +46,7 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
     {
-        return Err(Error::Repository {
+        return Err(Error::Package {
             path: path.to_path_buf(),
             reason: format!("invalid version {version:?} in the control file"),
         });

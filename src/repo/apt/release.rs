@@ -49,7 +49,7 @@ pub(super) fn text(
         opts.label.trim(),
         opts.suite,
         opts.codename.as_deref().unwrap_or(&opts.suite),
-        format_date(date),
+        archive_date(date),
     );
     if opts.by_hash {
         text.push_str("Acquire-By-Hash: yes\n");
@@ -146,7 +146,7 @@ pub(super) fn unix_seconds(time: SystemTime) -> u64 {
 }
 
 /// RFC 2822 in UTC, as Debian's archive writes it: `Sat, 15 Nov 2025 09:10:44 UTC`.
-pub(super) fn format_date(seconds: u64) -> String {
+pub(super) fn archive_date(seconds: u64) -> String {
     let http = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(seconds));
     format!("{} UTC", http.trim_end_matches(" GMT"))
 }

@@ -153,9 +153,9 @@ fn read_index(
     by_hash: bool,
 ) -> Result<String> {
     let variants = [
-        ("Packages.xz", compress::Format::Xz),
-        ("Packages.gz", compress::Format::Gzip),
-        ("Packages", compress::Format::None),
+        ("Packages.xz", compress::Encoding::Xz),
+        ("Packages.gz", compress::Encoding::Gzip),
+        ("Packages", compress::Encoding::None),
     ];
     for (name, format) in variants {
         let path = format!("{dir}/{name}");

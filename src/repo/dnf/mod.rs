@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::package::Package;
-use super::publish::{Admitted, Format, Generation, Rendered};
+use super::publish::{Admitted, Generation, Layout, Rendered};
 use super::retired::Retired;
 use super::tree::Tree;
 use crate::compress;
@@ -88,7 +88,7 @@ impl Dnf {
 fn gunzip(tree: &Tree, key: &str, gz: &[u8]) -> Result<String> {
     let mut text = String::new();
     std::io::Read::read_to_string(
-        &mut compress::Format::Gzip
+        &mut compress::Encoding::Gzip
             .decoder(gz)
             .map_err(|e| tree.error(key, e.to_string()))?,
         &mut text,
@@ -105,7 +105,7 @@ fn fingerprint_of<'a>(documents: impl Iterator<Item = (&'a str, &'a str)>) -> St
     sha256_hex(all.as_bytes())
 }
 
-impl Format for Dnf {
+impl Layout for Dnf {
     type Entry = Fragments;
     const PACKAGES: crate::spec::Format = crate::spec::Format::Rpm;
 

@@ -109,7 +109,7 @@ pub fn of_bytes(
 }
 
 pub fn invalid(path: &Path, reason: impl std::fmt::Display) -> crate::Error {
-    crate::Error::Repository {
+    crate::Error::Package {
         path: path.to_path_buf(),
         reason: format!("not a usable RPM package: {reason}"),
     }

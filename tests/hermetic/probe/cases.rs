@@ -317,7 +317,7 @@ pub(super) fn build_pin_keygen(empty: &str) -> Vec<Case> {
         Case::new("keygen --out world-writable", &["keygen", "--out", "keys-world"]).code(2).says("writable by anyone"),
         Case::new("keygen --out link to world-writable", &["keygen", "--out", "in/link-to-world"]).code(2).says("writable by anyone"),
         Case::new("keygen --out dangling link", &["keygen", "--out", "in/dangling"]).code(2).says("symbolic link to nothing"),
-        Case::new("keygen --out already has a key", &["keygen", "--out", "keys-existing"]).code(1).says("already exists"),
+        Case::new("keygen --out already has a key", &["keygen", "--out", "keys-existing"]).code(2).says("already exists"),
         Case::new("keygen --user-id empty", &["keygen", "--out", "keys-new", "--user-id", ""]).code(2).says("--user-id"),
         Case::new("keygen --user-id with a newline", &["keygen", "--out", "keys-new", "--user-id", "A <a@b>\nB"]).code(2).says("one line"),
         Case::new("keygen --user-id with ESC", &["keygen", "--out", "keys-new", "--user-id", "A \x1b[2J"]).code(2).says("one line"),
@@ -426,7 +426,7 @@ pub(super) fn forest() -> Vec<Case> {
     let node = |extra: &[&str]| os(&[&["forest", "node", "--dir", "forest", "--name", "n3", "--address", "10.0.0.3"][..], extra].concat());
     let dir_os = |dir: OsString| { let mut a = os(&["forest", "node", "--name", "n3", "--address", "10.0.0.3", "--dir"]); a.push(dir); a };
     vec![
-        Case::new("forest init over a forest", &["forest", "init", "--dir", "forest", "--forest-id", "x"]).code(1).says("already exists"),
+        Case::new("forest init over a forest", &["forest", "init", "--dir", "forest", "--forest-id", "x"]).code(2).says("already exists"),
         Case::new("forest init a non-empty directory", &["forest", "init", "--dir", "in/nonempty", "--forest-id", "x"]).code(2).says("not empty"),
         Case::new("forest init a file", &["forest", "init", "--dir", "in/password", "--forest-id", "x"]).code(2).says("not a directory"),
         Case::new("forest init a dangling link", &["forest", "init", "--dir", "in/dangling", "--forest-id", "x"]).code(2).says("symbolic link to nothing"),

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::release::{date_of, format_date, sha256_entries, sha512_entries};
+use super::release::{archive_date, date_of, sha256_entries, sha512_entries};
 use super::*;
 use crate::deb::ar::ArWriter;
 use crate::deb::deb822;
@@ -566,7 +566,7 @@ fn keep_drops_old_versions_and_deletes_their_files_two_generations_later() {
 
 #[test]
 fn dates_round_trip() {
-    assert_eq!(format_date(T0), "Mon, 21 Sep 2026 14:13:20 UTC");
+    assert_eq!(archive_date(T0), "Mon, 21 Sep 2026 14:13:20 UTC");
     for suffix in ["UTC", "GMT", "+0000"] {
         let text = format!("Origin: x\nDate: Mon, 21 Sep 2026 14:13:20 {suffix}\n");
         assert_eq!(date_of(&text), Some(T0));

@@ -3,9 +3,6 @@
 
 use pgp::composed::{Deserializable, SignedPublicKey};
 
-use super::invalid;
-use crate::error::Result;
-
 const KEY_BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 const KEY_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
 
@@ -49,56 +46,5 @@ pub fn check_key(key: &str) -> std::result::Result<String, String> {
             "holds {} keys; expected one OpenPGP public key",
             keys.len()
         )),
-    }
-}
-
-fn name_chars(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// The rule `nimsforest-cluster-conf` applies: it becomes the NATS cluster name.
-pub(crate) fn check_forest_id(id: &str) -> Result<()> {
-    if name_chars(id) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "forest id",
-            id,
-            "must be letters, digits, '-', '_' or '.' (it names the NATS cluster)",
-        ))
-    }
-}
-
-pub(super) fn check_word(setting: &'static str, value: &str) -> Result<()> {
-    if name_chars(value) {
-        Ok(())
-    } else {
-        Err(invalid(
-            setting,
-            value,
-            "must be letters, digits, '-', '_' or '.'",
-        ))
-    }
-}
-
-/// One DNS label: cloud-init would take the first label of a dotted name as the host
-/// name, which would then differ from the server name asked for.
-pub(crate) fn check_host_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "server name",
-            name,
-            "must be a host name of letters, digits and '-' (one label, at most 63 characters, \
-             no '-' at either end)",
-        ))
     }
 }

@@ -36,11 +36,11 @@ mod topology;
 
 use crate::error::{Error, Result};
 use crate::forest::{NodeSecrets, NODE_DIR};
+use crate::names::{check_forest_id, check_host_name, check_word};
 use crate::spec::Repository;
 use crate::weburl::{repository_url, route_url};
 pub use access::{password_problem, Access, BasicAuth, ClientCertificate};
 pub use check::check_key;
-use check::{check_forest_id, check_host_name, check_word};
 pub use topology::Topology;
 
 /// The node description `nimsforest-cluster-conf` (in the package) reads.

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::check::check_word;
 use super::{invalid, quote};
 use crate::error::Result;
 use crate::forest::NodeRole;
+use crate::names::{check_domain, check_word};
 use crate::weburl::{gateway_url, leaf_url};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,17 +125,7 @@ impl Topology {
                     .collect::<Result<Vec<_>>>()?;
                 let _ = write!(out, ", \"role\": \"leaf\", \"hubs\": [{}]", hubs.join(", "));
                 if let Some(domain) = &self.domain {
-                    if domain.is_empty()
-                        || !domain
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                    {
-                        return Err(invalid(
-                            "JetStream domain",
-                            domain,
-                            "must be letters, digits, '-' and '_'",
-                        ));
-                    }
+                    check_domain(domain)?;
                     let _ = write!(out, ", \"domain\": {}", quote(domain));
                 }
             }
