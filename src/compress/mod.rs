@@ -20,7 +20,7 @@ pub const XZ_PRESET: u32 = 6;
 /// xz block size of a package's data (the .deb's data.tar, the .rpm's payload): blocks are
 /// compressed on threads of their own and the output depends on the block size, never on
 /// the thread count. A block boundary inside the server binary costs more than the 1% the
-/// packages may grow by (measured: README, "Compression choices"). So a binary is one
+/// packages may grow by (measured: docs/benchmarks.md). So a binary is one
 /// block (this is three times the largest dictionary, as `xz -T` sizes its blocks), and
 /// the parallelism is across arches and formats, which share the blocks.
 pub const XZ_BLOCK: usize = 3 * XZ_DICT_MAX as usize;

@@ -9,7 +9,7 @@
 //! readable by every rpm since 4.x (RHEL/CentOS 7 included). It is done in `payload`, not
 //! by the `rpm` crate, so that the server binary's blocks are compressed once for both
 //! formats and every revision (the block cache). zstd payloads need rpm 4.14+ built with
-//! zstd, and gain nothing here (measured: README, "Compression choices").
+//! zstd, and gain nothing here (measured: docs/benchmarks.md).
 //!
 //! The signature header also records the uncompressed archive size, as rpmbuild's does
 //! (see `archive_size`): rpm2cpio fails without it.

@@ -65,13 +65,6 @@ pub fn signer() -> &'static Signer {
     SIGNER.get_or_init(new_signer)
 }
 
-pub fn scratch(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("tempdir")
-}
-
 /// A repository holding the four .debs, signed by `signer`; returns it and how long
 /// `update` took.
 pub fn repository(signer: &Signer) -> (tempfile::TempDir, Duration) {

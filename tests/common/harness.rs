@@ -307,15 +307,23 @@ pub fn warnings(output: &str) -> Vec<&str> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
+    nimsforest_pkg::digest::sha256_hex(data)
 }
 
 // ---------------------------------------------------------------------------------------
 // Damaged releases: copies of a fixture release that a test may change.
 
 pub fn release_tarball(version: &str, arch: &str) -> String {
-    format!("nats-server-v{version}-linux-{arch}.tar.gz")
+    let arch = arch.parse().expect("an arch name");
+    nimsforest_pkg::spec::release::tarball(version, arch)
+}
+
+/// A temporary directory whose name starts with `prefix`.
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// A private copy of one fixture release (`DIR/v{version}/`) that a test may damage.

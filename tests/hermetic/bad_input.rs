@@ -35,10 +35,6 @@ fn assert_nothing_cached(project: &Project) {
     }
 }
 
-fn tarball_name(arch: &str) -> String {
-    release_tarball(NEW, arch)
-}
-
 fn real_binary(arch: &str) -> Vec<u8> {
     fixture_binary(NEW, arch)
 }
@@ -69,8 +65,8 @@ fn hash_mismatch_against_sha256sums() {
     let forged = "0".repeat(64);
     let sums: String = sums
         .lines()
-        .map(|l| match l.ends_with(&tarball_name("amd64")) {
-            true => format!("{forged}  {}\n", tarball_name("amd64")),
+        .map(|l| match l.ends_with(&release_tarball(NEW, "amd64")) {
+            true => format!("{forged}  {}\n", release_tarball(NEW, "amd64")),
             false => format!("{l}\n"),
         })
         .collect();
@@ -82,12 +78,13 @@ fn hash_mismatch_against_sha256sums() {
         &["build", "--arch", "amd64", "--mirror", &server.url],
     );
     let actual = sha256_hex(
-        &std::fs::read(mirror_root().join(format!("v{NEW}/{}", tarball_name("amd64")))).unwrap(),
+        &std::fs::read(mirror_root().join(format!("v{NEW}/{}", release_tarball(NEW, "amd64"))))
+            .unwrap(),
     );
     assert!(
         stderr.contains(&format!(
             "sha256 mismatch for {} against SHA256SUMS: expected {forged}, got {actual}",
-            tarball_name("amd64")
+            release_tarball(NEW, "amd64")
         )),
         "{stderr}"
     );
@@ -108,7 +105,7 @@ fn hash_mismatch_against_the_pin() {
     assert!(
         stderr.contains(&format!(
             "sha256 mismatch for {} against the pin in Cargo.toml: expected {forged}, got {pinned}",
-            tarball_name("amd64")
+            release_tarball(NEW, "amd64")
         )),
         "{stderr}"
     );
@@ -126,13 +123,13 @@ fn truncated_download_is_retried_then_refused() {
     assert!(
         stderr.contains(&format!(
             "GET {mirror}/v{NEW}/{}: download truncated: expected ",
-            tarball_name("amd64")
+            release_tarball(NEW, "amd64")
         )),
         "{stderr}"
     );
     assert_eq!(code, 4);
     assert_eq!(
-        server.requests_for(&tarball_name("amd64")),
+        server.requests_for(&release_tarball(NEW, "amd64")),
         4,
         "transient failures are retried"
     );
@@ -167,7 +164,7 @@ fn http_500_then_success_is_retried() {
         "{out}"
     );
     assert_eq!(
-        server.requests_for(&tarball_name("amd64")),
+        server.requests_for(&release_tarball(NEW, "amd64")),
         3,
         "two 500s, then the file"
     );
@@ -185,7 +182,7 @@ fn tarball_without_the_binary() {
     assert!(
         stderr.contains(&format!(
             "error: building amd64: {}: no {}/nats-server in the archive",
-            tarball_name("amd64"),
+            release_tarball(NEW, "amd64"),
             top()
         )),
         "{stderr}"
@@ -256,7 +253,7 @@ fn wrong_arch_binary() {
     assert!(
         stderr.contains(&format!(
             "{}: nats-server is not a amd64 binary: expected ELF64 little-endian e_machine 62, found ELF64 little-endian e_machine 183",
-            tarball_name("amd64")
+            release_tarball(NEW, "amd64")
         )),
         "{stderr}"
     );

@@ -30,7 +30,7 @@ fn pins_in(text: &str) -> Vec<(String, String)> {
         .iter()
         .map(|(arch, hash)| {
             (
-                format!("nats-server-v{version}-linux-{arch}.tar.gz"),
+                release_tarball(version, arch),
                 hash.as_str().unwrap().to_string(),
             )
         })

@@ -31,7 +31,7 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let url = &MirrorServer::shared().url;
-        let dir = scratch();
+        let dir = scratch("nimsforest-dnf-");
         let out = dir.path().join("rpms");
         std::fs::create_dir(&out).unwrap();
         let project = Project::new();
@@ -74,13 +74,6 @@ fn signer() -> Signer {
     Signer::from_armored(&fixture().secret, None, "test key")
         .unwrap()
         .with_signing_time(SIGNING_TIME)
-}
-
-fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("nimsforest-dnf-")
-        .tempdir()
-        .expect("tempdir")
 }
 
 fn s(path: &Path) -> &str {
@@ -206,7 +199,7 @@ fn metadata(root: &Path) -> BTreeMap<String, String> {
 /// Runs createrepo_c on a copy of the repository's packages (times kept) and compares
 /// every package entry of primary, filelists and other, field by field.
 fn compare_with_createrepo_c(root: &Path) -> usize {
-    let reference = scratch();
+    let reference = scratch("nimsforest-dnf-");
     tool_ok(
         "cp",
         &[
@@ -252,7 +245,7 @@ fn compare_with_createrepo_c(root: &Path) -> usize {
 
 #[test]
 fn primary_filelists_other_match_createrepo_c() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let root = dir.path().join("repo");
     signed_repo(&root, &fixture().rpms);
     assert_eq!(compare_with_createrepo_c(&root), 4);
@@ -329,7 +322,7 @@ echo d > %{buildroot}/opt/x/sbin/tool
 
 #[test]
 fn unusual_package_metadata_matches_createrepo_c() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let spec = dir.path().join("odd.spec");
     std::fs::write(&spec, ODD_SPEC).unwrap();
     let top = dir.path().join("top");
@@ -368,11 +361,11 @@ impl Dnf {
 
     /// dnf trusting only the armored public key `public`.
     pub(crate) fn trusting(public: &str) -> Self {
-        let keydir = scratch();
+        let keydir = scratch("nimsforest-dnf-");
         let key = keydir.path().join("RPM-GPG-KEY-nimsforest");
         std::fs::write(&key, public).unwrap();
         Self {
-            installroot: scratch(),
+            installroot: scratch("nimsforest-dnf-"),
             key,
             _keydir: keydir,
         }
@@ -412,7 +405,7 @@ impl Dnf {
 
 #[test]
 fn dnf_loads_the_signed_repository_and_lists_both_versions() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let root = dir.path().join("repo");
     let report = signed_repo(&root, &fixture().rpms);
     assert_eq!(report.added.len(), 4);
@@ -489,7 +482,7 @@ fn dnf_loads_the_signed_repository_and_lists_both_versions() {
 
 #[test]
 fn dnf_refuses_the_repository_without_its_signature() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let root = dir.path().join("repo");
     signed_repo(&root, &fixture().rpms[..1]);
     let url = format!("file://{}", s(&root));
@@ -533,7 +526,7 @@ fn dnf_refuses_the_repository_without_its_signature() {
 
 #[test]
 fn repository_rpms_pass_rpm_k_and_a_tampered_copy_does_not() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let root = dir.path().join("repo");
     let report = signed_repo(&root, &fixture().rpms);
     let db = dir.path().join("rpmdb");
@@ -558,7 +551,7 @@ fn repository_rpms_pass_rpm_k_and_a_tampered_copy_does_not() {
 
 #[test]
 fn adding_a_version_keeps_the_old_one_and_rerunning_changes_nothing() {
-    let dir = scratch();
+    let dir = scratch("nimsforest-dnf-");
     let root = dir.path().join("repo");
     let rpms = &fixture().rpms;
     let old: Vec<PathBuf> = rpms

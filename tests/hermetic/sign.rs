@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Sign, Signer};
 
-use crate::harness::{tool, tool_ok};
+use crate::harness::{scratch, tool, tool_ok};
 
 /// Before any key made by a test, so the signer uses the key's creation time: fixed, and
 /// never in the future for the verifiers.
@@ -16,13 +16,6 @@ const RELEASE: &str = "Origin: nimsforest\nLabel: nimsforest\nSuite: stable\nCod
 Date: Sat, 01 Nov 2025 00:00:00 UTC\nArchitectures: amd64 arm64\nComponents: main\n\
 SHA256:\n 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 1234 main/binary-amd64/Packages\n\
 - a line that starts with a dash\n";
-
-fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("nimsforest-sign-")
-        .tempdir()
-        .expect("tempdir")
-}
 
 fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -54,7 +47,7 @@ fn split_clearsigned(signed: &str) -> (String, String) {
 /// Every check of one signer's repository signatures with gpgv and sqv, and their refusal
 /// of tampered data.
 fn check_index_signatures(signer: &Signer) {
-    let dir = scratch();
+    let dir = scratch("nimsforest-sign-");
     let d = dir.path();
     let keyring = write(d, "nimsforest.gpg", signer.public_key_binary());
     let armored_keyring = write(d, "nimsforest.asc", signer.public_key_armored());
@@ -232,7 +225,7 @@ fn tiny_rpm() -> rpm::Package {
 /// Signs a tiny RPM and checks it with `rpm -K` in a scratch database that trusts only
 /// the signer's key; a tampered copy must fail.
 fn check_rpm_signature(signer: &Signer) -> String {
-    let dir = scratch();
+    let dir = scratch("nimsforest-sign-");
     let d = dir.path();
     let db = d.join("rpmdb");
     std::fs::create_dir(&db).unwrap();
@@ -573,7 +566,7 @@ fn unusable_key_text_is_refused_with_a_clear_message() {
         "signing key test.asc: is a public key; signing needs the secret key (`gpg --armor \
          --export-secret-keys`)"
     );
-    let dir = scratch();
+    let dir = scratch("nimsforest-sign-");
     let missing = dir.path().join("missing.asc");
     let err = Signer::load(Some(&missing)).map(|_| ()).unwrap_err();
     assert!(err.to_string().contains("missing.asc"), "{err}");

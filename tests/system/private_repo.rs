@@ -5,6 +5,7 @@
 //! get apt's or dnf's refusal and install nothing; the secrets are root's alone.
 
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -174,6 +175,7 @@ impl Nginx {
         );
         let conf_path = prefix.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
+        // A process group of its own: the drop ends the master and its workers together.
         let child = Command::new("nsenter")
             .arg(format!("--net={netns}"))
             .args(["--", "nginx", "-g", "daemon off;", "-c"])
@@ -181,6 +183,7 @@ impl Nginx {
             .arg("-p")
             .arg(prefix.path())
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("nginx starts");
         let started = Instant::now();
@@ -216,10 +219,20 @@ impl Nginx {
     }
 }
 
+/// nginx stops its workers when its master is asked to (TERM); killing the master alone
+/// would leave them running. Whatever is left of the group a few seconds on is killed.
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let group = format!("-{}", self.child.id());
+        let _ = tool("kill", &["-TERM", "--", &group]);
+        let stopped = wait_for(Duration::from_secs(5), || {
+            self.child.try_wait().ok().flatten().map(|_| ())
+        });
+        if stopped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = tool("kill", &["-KILL", "--", &group]);
     }
 }
 
