@@ -318,6 +318,25 @@ pub fn release_tarball(version: &str, arch: &str) -> String {
     nimsforest_pkg::spec::release::tarball(version, arch)
 }
 
+/// A loopback port nothing listens on now, and that this test process never handed out
+/// before: the kernel may offer a port again as soon as it is free, and two servers of
+/// the tests running side by side must not be given the same one.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 /// A temporary directory whose name starts with `prefix`.
 pub fn scratch(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new()

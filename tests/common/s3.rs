@@ -8,12 +8,11 @@
 //!   MinIO do (`412 Precondition Failed`): the concurrent-publisher tests. It does not
 //!   check request signatures.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::repo_root;
+use crate::harness::{free_port, repo_root};
 
 pub const BUCKET: &str = "nimsforest";
 const ACCESS_KEY: &str = "nimsforest-test";
@@ -23,14 +22,6 @@ pub struct S3Server {
     child: Child,
     pub dir: tempfile::TempDir,
     pub endpoint: String,
-}
-
-/// A free port on 127.0.0.1: bound, released, then handed to a server.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn wait_for_listener(port: u16, what: &str) {

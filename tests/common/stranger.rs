@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::{fixture_binary, NEW};
+use crate::harness::{fixture_binary, free_port, NEW};
 
 /// Which door a stranger tries.
 pub enum Door {
@@ -27,13 +27,6 @@ impl Drop for Stranger {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// What a stranger brings: TLS trusting `ca`, with `cert` (certificate, key) when given.
@@ -77,7 +70,7 @@ impl Stranger {
             // to join an open cluster.
             Door::Route { cluster } => format!(
                 "cluster {{\n name: \"{cluster}\"\n listen: \"0.0.0.0:{}\"\n {tls}\n routes: [\"nats-route://{target}\"]\n}}",
-                loopback_port()
+                free_port()
             ),
             Door::Leaf => format!(
                 "leafnodes {{\n reconnect: 1\n remotes: [ {{\n urls: [\"nats-leaf://{target}\"]\n {tls}\n }} ]\n}}"
@@ -85,7 +78,7 @@ impl Stranger {
             Door::Gateway { cluster } => format!(
                 "gateway {{\n name: \"stranger\"\n listen: \"0.0.0.0:{}\"\n {tls}\n \
                  gateways: [ {{ name: \"{cluster}\", urls: [\"nats://{target}\"] }} ]\n}}",
-                loopback_port()
+                free_port()
             ),
         };
         let conf = dir.path().join("stranger.conf");
@@ -93,7 +86,7 @@ impl Stranger {
             &conf,
             format!(
                 "server_name: stranger\nlisten: \"127.0.0.1:{}\"\n{block}\n",
-                loopback_port()
+                free_port()
             ),
         )
         .expect("stranger.conf");

@@ -24,14 +24,6 @@ fn run_asset(command: &mut Command) {
     );
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A forest made by the tool, and where it writes its trust packages.
 pub struct TestForest {
     pub dir: PathBuf,
