@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nimsforest_pkg::forest::{Forest, NodeRole, Validity};
 
-use crate::cluster::*;
+use crate::fixture::forest::*;
 use crate::harness::*;
 use crate::nats::{ClientTls, Nats};
 use crate::node::*;

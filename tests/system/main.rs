@@ -21,11 +21,11 @@ mod stranger;
 
 mod apt_client;
 mod cluster;
+mod fixture;
 mod forest;
 mod install;
 mod node;
 mod private_repo;
-mod publisher;
 mod sizing;
 mod topology;
 mod trust;

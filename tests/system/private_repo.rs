@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::cluster::CLOUD_IMAGE;
+use crate::fixture::forest::CLOUD_IMAGE;
+use crate::fixture::rpm::{base_provides_rpm, dnf, RPM_NODE};
 use crate::harness::*;
-use crate::install::rpm::{base_provides_rpm, dnf, RPM_NODE};
 use crate::node::*;
 use crate::s3::S3Server;
 

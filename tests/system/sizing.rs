@@ -4,7 +4,7 @@
 //! while the server stays up and healthy; freeing space brings them back; after a restart
 //! every stored message is intact.
 
-use crate::install::{apt, client_url, debian_node, main_pid, wait_until_serving};
+use crate::fixture::repository::{apt, client_url, debian_node, main_pid, wait_until_serving};
 use crate::nats::Nats;
 use crate::node::*;
 

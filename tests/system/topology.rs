@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::*;
+use crate::fixture::forest::*;
+use crate::fixture::publisher::Publisher;
 use crate::harness::*;
 use crate::node::Node;
-use crate::publisher::Publisher;
 use crate::stranger::{leaf_strangers, Door, Stranger, StrangerTls};
 
 /// How long the edge's link to the core stays cut while it keeps publishing.

@@ -8,11 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::*;
+use crate::fixture::forest::*;
+use crate::fixture::publisher::*;
+use crate::fixture::repository::REPO_PORT;
 use crate::harness::*;
-use crate::install::REPO_PORT;
 use crate::nats::{certificate_field, presented_certificate, ClientTls, Nats};
-use crate::publisher::*;
 
 const USER: &str = "ops";
 /// How long node4's repository refuses connections after it boots.

@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::*;
+use crate::fixture::forest::*;
+use crate::fixture::publisher::*;
 use crate::harness::*;
 use crate::nats::Nats;
 use crate::node::Node;
-use crate::publisher::*;
 
 const BULK: &str = "BULK";
 const BULK_MESSAGE: usize = 128 * 1024;
@@ -70,7 +70,7 @@ fn versions(cluster: &Cluster) -> Vec<String> {
     cluster
         .nodes
         .iter()
-        .map(|node| crate::install::varz(node, "version"))
+        .map(|node| crate::fixture::repository::varz(node, "version"))
         .collect()
 }
 

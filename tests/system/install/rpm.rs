@@ -4,95 +4,10 @@
 //!     service; an upgrade over a locally edited nats.conf keeps it and writes .rpmnew;
 //!     erase leaves the config as .rpmsave and the data in place.
 //!
-//! What this covers and what only a real RHEL/Fedora covers is in the README.
-
-use std::sync::OnceLock;
+//! What this covers and what only a real RHEL/Fedora covers is in docs/tests.md.
 
 use super::*;
-
-pub const RPM_NODE: RootfsSpec = RootfsSpec {
-    suite: "bookworm",
-    arch: "amd64",
-    include: &["ca-certificates", "rpm", "dnf"],
-    files: &[
-        // Debian's rpm keeps a database per user (~/.rpmdb) unless told otherwise; a
-        // system has one, where RPM distros keep it.
-        ("/etc/rpm/macros.dbpath", "%_dbpath /var/lib/rpm\n"),
-        // On an RPM distro the system-release package says which release this is.
-        ("/etc/dnf/vars/releasever", "12\n"),
-    ],
-};
-
-/// The base system's capabilities that nimsforest-nats requires, which dpkg installed and
-/// the (separate) rpm database therefore does not know: what an RPM distro's base
-/// packages provide.
-const BASE_PROVIDES_SPEC: &str = "\
-Name:      debian-base-provides
-Version:   12
-Release:   1
-Summary:   RPM capabilities of the Debian base system installed by dpkg
-License:   MIT
-BuildArch: noarch
-Provides:  /bin/sh
-Provides:  coreutils
-Provides:  grep
-Provides:  sed
-Provides:  /usr/bin/getent
-Provides:  shadow-utils
-
-%description
-Provides-only: dpkg installed these capabilities; rpm does not read its database.
-
-%files
-";
-
-pub fn base_provides_rpm() -> &'static [u8] {
-    static RPM: OnceLock<Vec<u8>> = OnceLock::new();
-    RPM.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spec = dir.path().join("debian-base-provides.spec");
-        std::fs::write(&spec, BASE_PROVIDES_SPEC).expect("spec");
-        let top = format!("_topdir {}", dir.path().display());
-        tool_ok(
-            "rpmbuild",
-            &[
-                "-bb",
-                "--quiet",
-                "--define",
-                &top,
-                spec.to_str().expect("utf-8"),
-            ],
-        );
-        std::fs::read(
-            dir.path()
-                .join("RPMS/noarch/debian-base-provides-12-1.noarch.rpm"),
-        )
-        .expect("built provides package")
-    })
-}
-
-/// `dnf -y ARGS` with a failing repository an error (Debian's dnf.conf skips it); every
-/// warning must be one of `expected`, and each of those must appear.
-pub fn dnf(node: &Node, args: &[&str], expected: &[&str]) -> String {
-    let mut all = vec!["dnf", "-y", "--setopt=skip_if_unavailable=False"];
-    all.extend_from_slice(args);
-    let out = node.ok(&all);
-    for line in warnings(&out) {
-        assert!(
-            expected.iter().any(|e| line.contains(e)),
-            "[{}] dnf {args:?}: unexpected warning {line:?}:\n{out}",
-            node.name
-        );
-    }
-    for e in expected {
-        assert!(
-            out.contains(e),
-            "[{}] dnf {args:?}: no {e:?}:\n{out}",
-            node.name
-        );
-    }
-    out
-}
+use crate::fixture::rpm::*;
 
 #[test]
 fn rpm_install_upgrade_and_erase_with_debian_rpm_and_dnf() {
