@@ -20,6 +20,8 @@ const SECRET_KEY: &str = "nimsforest-test-secret";
 
 pub struct S3Server {
     child: Child,
+    /// The server itself (for `rclone`, not `child`: see `start`).
+    server_pid: u32,
     pub dir: tempfile::TempDir,
     pub endpoint: String,
 }
@@ -71,8 +73,10 @@ impl S3Server {
             "CreateBucket: {}",
             made.status()
         );
+        let server_pid = child.id();
         Self {
             child,
+            server_pid,
             dir: tempfile::tempdir().expect("tempdir"),
             endpoint,
         }
@@ -119,7 +123,17 @@ impl S3Server {
             .expect("tempdir");
         std::fs::create_dir(dir.path().join(BUCKET)).expect("bucket directory");
         let port = free_port();
-        let child = Command::new(&rclone)
+        // rclone runs under a shell that stops it once the test process's end of a pipe
+        // closes: on drop, and also when the process exits without dropping it (a server
+        // kept in a `static` for the whole run), so no server outlives its tests.
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "\"$@\" >/dev/null & server=$!; echo \"$server\"; cat >/dev/null; \
+                 kill \"$server\"; wait \"$server\"",
+                "sh",
+            ])
+            .arg(&rclone)
             .args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
             .args(["--auth-key", &format!("{ACCESS_KEY},{SECRET_KEY}")])
             // (Not `--dir-cache-time 0s`: it keeps rclone 1.75 busy re-reading directories,
@@ -127,14 +141,22 @@ impl S3Server {
             // `forget_directories`.)
             .args(["--log-level", "ERROR"])
             .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("rclone serve s3 starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )
+        .expect("the shell prints rclone's pid");
+        let server_pid = line.trim().parse().expect("rclone's pid");
         let endpoint = format!("http://127.0.0.1:{port}");
         wait_for_listener(port, "rclone serve s3");
         Self {
             child,
+            server_pid,
             dir,
             endpoint,
         }
@@ -143,7 +165,7 @@ impl S3Server {
     /// Makes rclone read the directory again after a test changed files in it directly
     /// (SIGHUP empties its directory cache).
     pub fn forget_directories(&self) {
-        crate::harness::tool_ok("kill", &["-HUP", &self.child.id().to_string()]);
+        crate::harness::tool_ok("kill", &["-HUP", &self.server_pid.to_string()]);
     }
 
     /// `s3://BUCKET/PREFIX`, what `repo --out` takes.
@@ -186,7 +208,13 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        match self.child.stdin.take() {
+            // rclone's shell: closing the pipe stops the server, then the shell.
+            Some(pipe) => drop(pipe),
+            None => {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }
