@@ -297,9 +297,10 @@ pub fn run(ctx: &Context, args: ForestArgs) -> Result<()> {
                 // Not a JetStream peer of the core; its open connections outlive the
                 // reload that revoked it, so they are closed once every core node has
                 // applied the revocation (it cannot come back then).
-                core_nodes_applied(&forest, &servers, "forest remove")?;
+                let fleet = Fleet::connect(&forest, &servers)?;
+                core_nodes_applied(&forest, &fleet, "forest remove")?;
                 let cores = forest.manifest().trusted_nodes_of(NodeRole::Core).len();
-                let closed = Fleet::connect(&forest, &servers)?.disconnect_leaf(&name, cores)?;
+                let closed = fleet.disconnect_leaf(&name, cores)?;
                 match closed.as_slice() {
                     [] => println!("leaf node {name}: no connection to the core was open"),
                     _ => println!(
@@ -424,22 +425,22 @@ fn every_node_applied(forest: &Forest, servers: &[String]) -> Result<()> {
             ),
         });
     }
-    core_nodes_applied(forest, servers, "forest rotate-ca")
-}
-
-/// Every trusted core node reports the forest's current trust version (`what` names the
-/// command that waits for it).
-fn core_nodes_applied(forest: &Forest, servers: &[String], what: &str) -> Result<()> {
     if servers.is_empty() {
         return Err(Error::Usage {
-            what: what.into(),
+            what: "forest rotate-ca".into(),
             reason: "checks that every node applied the previous step: give a node's client \
                      URL with --server tls://HOST:4222 (or --unchecked)"
                 .into(),
         });
     }
-    let nodes = forest.manifest().trusted_nodes_of(NodeRole::Core);
     let fleet = Fleet::connect(forest, servers)?;
+    core_nodes_applied(forest, &fleet, "forest rotate-ca")
+}
+
+/// Every trusted core node reports the forest's current trust version, asked through
+/// `fleet` (`what` names the command that waits for it).
+fn core_nodes_applied(forest: &Forest, fleet: &Fleet, what: &str) -> Result<()> {
+    let nodes = forest.manifest().trusted_nodes_of(NodeRole::Core);
     let varz = fleet.ping("VARZ", serde_json::json!({}), nodes.len(), fleet::GATHER)?;
     let versions = fleet::trust_versions(&varz);
     let want = forest.version();

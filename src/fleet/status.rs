@@ -63,8 +63,10 @@ pub struct NodeStatus {
     pub uptime: Option<String>,
     /// The cluster it belongs to (the forest's clusters are joined by gateways).
     pub cluster: Option<String>,
-    /// Other nodes of its cluster it has a route to, and how many answer.
+    /// Other nodes of its cluster it has a route to.
     pub routes: Option<usize>,
+    /// The other trusted nodes of its cluster (those answering from another cluster
+    /// excepted): how many routes it should have.
     pub cluster_peers: Option<usize>,
     /// `leader` or `follower` of the JetStream meta group.
     pub jetstream: Option<String>,
