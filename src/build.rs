@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use crate::atomic;
 use crate::compress::{BlockCache, LargeFile, Resources};
 use crate::deb::{self, Compression, DebianDefinition};
+use crate::definition::{release, Arch, Definition, Format, PackageId};
 use crate::digest::Sha256Sums;
 use crate::dist::Pending;
 use crate::error::Result;
 use crate::fetch::{ExpectedHash, Fetcher};
 use crate::parallel;
 use crate::rpm::{self, RpmDefinition};
-use crate::spec::{release, Arch, Definition, Format, PackageId};
 use crate::stage::{assets, extract, StagedTree};
 use crate::weburl::redact;
 

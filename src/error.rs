@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::spec::{Arch, Target};
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown architecture '{0}' (known: {known}, or their Debian/RPM names)", known = crate::spec::known_arch_names())]
-    UnknownArch(String),
+    #[error("unknown architecture '{name}' (known: {known}, or their Debian/RPM names)")]
+    UnknownArch { name: String, known: String },
 
     /// A value given on the command line or in the environment that cannot be used.
     #[error("{what}: {reason}")]
@@ -19,7 +17,7 @@ pub enum Error {
 
     #[error("architecture {arch} is not pinned for nats-server {version} in {manifest} (run `nimsforest-pkg pin {version}`)")]
     NotPinned {
-        arch: Arch,
+        arch: String,
         version: String,
         manifest: PathBuf,
     },
@@ -65,7 +63,7 @@ pub enum Error {
     #[error("{file}: nats-server is not a {arch} binary: expected {expected}, found {found}")]
     WrongElf {
         file: String,
-        arch: Arch,
+        arch: String,
         expected: String,
         found: String,
     },
@@ -85,14 +83,14 @@ pub enum Error {
 
     #[error("building the rpm for {arch}: {source}")]
     Rpm {
-        arch: Target,
+        arch: String,
         #[source]
         source: rpm::Error,
     },
 
     #[error("building {arch}: {source}")]
     Arch {
-        arch: Arch,
+        arch: String,
         #[source]
         source: Box<Error>,
     },
@@ -165,7 +163,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage { .. }
-            | Error::UnknownArch(_)
+            | Error::UnknownArch { .. }
             | Error::InvalidSetting { .. }
             | Error::Input { .. }
             | Error::Exists { .. } => 2,
@@ -187,7 +185,7 @@ impl Error {
     }
 
     /// Wraps a failure that happened while building one arch, so the message names it.
-    pub fn in_arch(self, arch: Arch) -> Error {
+    pub fn in_arch(self, arch: impl std::fmt::Display) -> Error {
         match self {
             // Already names the arch.
             Error::Arch { .. }
@@ -195,7 +193,7 @@ impl Error {
             | Error::NotPinned { .. }
             | Error::Rpm { .. } => self,
             other => Error::Arch {
-                arch,
+                arch: arch.to_string(),
                 source: Box::new(other),
             },
         }

@@ -2,7 +2,7 @@
 //! NATS server releases, publishes them as signed apt and dnf repositories, and writes the
 //! cloud-init user-data that installs them.
 //!
-//! The pipeline, in the order data flows: `spec` (the package definition) -> `fetch`
+//! The pipeline, in the order data flows: `definition` (the package definition) -> `fetch`
 //! (download, verify) -> `stage` (the neutral file tree) -> `deb` | `rpm` (the writers) ->
 //! `dist` (the output directory) -> `repo` (apt and dnf trees) -> `sign` -> `cloud_init`.
 //! `build` runs the first five; `command` holds one module per subcommand. Primitives
@@ -19,6 +19,7 @@ pub mod cloud_init;
 pub mod command;
 pub mod compress;
 pub mod deb;
+pub mod definition;
 pub mod digest;
 pub mod dist;
 pub mod error;
@@ -33,7 +34,6 @@ pub mod pin;
 pub mod repo;
 pub mod rpm;
 pub mod sign;
-pub mod spec;
 pub mod stage;
 pub mod store;
 pub mod weburl;

@@ -1,6 +1,7 @@
 //! The names that reach files other programs parse (NATS configuration, node-info.json,
-//! package names, URIs in certificates, directory names): one home for their rules, used
-//! by the forest, the user-data and the topology alike. Each refusal names the setting.
+//! package names and versions, repository paths, URIs in certificates, directory names):
+//! one home for their rules, used by the forest, the user-data, the topology and the
+//! repositories alike. Each refusal names the setting.
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,38 @@ fn is_word(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// One word that is also a path segment of its own (not `.` or `..`): an apt suite or
+/// component, which names a directory under `dists/`.
+pub fn is_path_word(s: &str) -> bool {
+    is_word(s) && s != "." && s != ".."
+}
+
+/// A Debian package or source name: lower-case letters, digits, '+', '-' and '.', starting
+/// with a letter or digit (Debian Policy 5.6.1).
+pub fn is_debian_package_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// What is wrong with a version a user asks for, if anything: an upstream version
+/// (`2.15.1`) or one package revision of it (`2.15.1-1`, `2.12.0~RC.1-1`), which apt and
+/// dnf both take as written.
+pub fn version_problem(version: &str) -> Option<&'static str> {
+    let ok = version.len() <= 100
+        && version.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c));
+    (!ok).then_some(
+        "must be an upstream version such as 2.15.1, or one package revision of it such as \
+         2.15.1-1",
+    )
 }
 
 /// A setting that is one word: letters, digits, '-', '_' or '.'.
@@ -95,10 +128,7 @@ pub fn user_name_problem(name: &str) -> Option<&'static str> {
 /// lower-case letters, digits, '-', '+' and '.' there; the forest id is the NATS cluster's
 /// name too.
 pub fn package_id_problem(id: &str) -> Option<&'static str> {
-    let ok = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ok = is_debian_package_name(id) && !id.contains('+');
     (!ok).then_some(
         "must be lower-case letters, digits, '-' or '.' starting with a letter or digit (it names \
          the forest's trust package)",

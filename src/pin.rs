@@ -11,11 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use toml_edit::{value, DocumentMut, Item, Table};
 
 use crate::atomic;
+use crate::definition::{check_upstream, release, Arch, Definition};
 use crate::digest::Sha256Sums;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::input;
-use crate::spec::{check_upstream, release, Arch, Definition};
 use crate::weburl::{mirror_url, redact};
 
 /// Which file gets the pins.

@@ -34,10 +34,10 @@ pub(crate) mod check;
 mod install;
 mod topology;
 
+use crate::definition::Repository;
 use crate::error::{Error, Result};
 use crate::forest::{NodeSecrets, NODE_DIR};
-use crate::names::{check_forest_id, check_host_name, check_word};
-use crate::spec::Repository;
+use crate::names::{check_forest_id, check_host_name, check_word, version_problem};
 use crate::weburl::{repository_url, route_url};
 pub use access::{password_problem, Access, BasicAuth, ClientCertificate};
 pub use check::check_key;
@@ -375,16 +375,8 @@ fn package_spec(cfg: &CloudInit) -> Result<String> {
     let Some(version) = &cfg.version else {
         return Ok(cfg.package.clone());
     };
-    let ok = version.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c));
-    if !ok {
-        return Err(invalid(
-            "package version",
-            version,
-            "must be a version such as 2.14.6 or 2.14.6-1",
-        ));
+    if let Some(problem) = version_problem(version) {
+        return Err(invalid("package version", version, problem));
     }
     Ok(match (cfg.rpm, version.contains('-')) {
         (true, _) => format!("{}-{version}", cfg.package),

@@ -8,9 +8,9 @@ use super::{source_date_epoch, Context};
 use crate::build::{self, BuildPlan};
 use crate::compress::BlockCache;
 use crate::deb::Compression;
+use crate::definition::{Arch, Format};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::spec::{Arch, Format};
 use crate::weburl::{mirror_url, UrlArg};
 
 #[derive(Debug, clap::Args)]

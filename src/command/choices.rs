@@ -1,14 +1,14 @@
 //! How the domain's closed choices are spelled on the command line: the domain types
-//! (`spec::Format`, `deb::Compression`, `sign::KeyAlgorithm`, `repo::Channel`) know
+//! (`definition::Format`, `deb::Compression`, `sign::KeyAlgorithm`, `repo::Channel`) know
 //! nothing of clap; their names and help live here.
 
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
 use crate::deb::Compression;
+use crate::definition::Format;
 use crate::repo::Channel;
 use crate::sign::KeyAlgorithm;
-use crate::spec::Format;
 
 fn value(name: &'static str, help: &'static str) -> Option<PossibleValue> {
     let value = PossibleValue::new(name);

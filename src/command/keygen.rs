@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::Context;
 use crate::atomic;
 use crate::error::{Error, Result};
-use crate::sign::{keygen, KeyAlgorithm, PASSPHRASE_ENV};
+use crate::sign::{keygen, user_id_problem, KeyAlgorithm, PASSPHRASE_ENV};
 
 #[derive(Debug, clap::Args)]
 pub struct KeygenArgs {
@@ -25,19 +25,15 @@ pub struct KeygenArgs {
 
 const OUT: &str = "output directory";
 
-/// One line of text (`Name <email>`): it is shown by apt, rpm and gpg.
+/// The user ID names the flag when it is refused.
 fn check_user_id(user_id: &str) -> Result<()> {
-    let reason = if user_id.trim().is_empty() {
-        "is empty; give a user ID such as \"Name <email>\""
-    } else if user_id.chars().any(char::is_control) {
-        "must be one line without control characters"
-    } else {
-        return Ok(());
-    };
-    Err(Error::Usage {
-        what: format!("--user-id {user_id:?}"),
-        reason: reason.into(),
-    })
+    match user_id_problem(user_id) {
+        None => Ok(()),
+        Some(reason) => Err(Error::Usage {
+            what: format!("--user-id {user_id:?}"),
+            reason: reason.into(),
+        }),
+    }
 }
 
 pub fn run(ctx: &Context, args: KeygenArgs) -> Result<()> {

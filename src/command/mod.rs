@@ -12,8 +12,8 @@ pub mod repo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::definition::Definition;
 use crate::error::{Error, Result};
-use crate::spec::Definition;
 
 /// What every command may use: the global options.
 pub struct Context {

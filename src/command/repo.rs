@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::Context;
+use crate::definition::{Definition, Format};
 use crate::error::Result;
 use crate::repo::{self, Channel, RepoPlan, Source, APT_DIR};
 use crate::sign::Signer;
-use crate::spec::{Definition, Format};
 use crate::store::{self, Metered, Store};
 use crate::weburl::UrlArg;
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::version;
 use crate::error::{Error, Result};
+use crate::names::is_debian_package_name;
 
 /// One entry: its header fields and its full text (header to trailer, no blank line after).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,11 +139,7 @@ fn parse_header(line: &str) -> Option<ChangelogEntry> {
     let (package, rest) = line.split_once(" (")?;
     let (version, rest) = rest.split_once(") ")?;
     let (distribution, rest) = rest.split_once(';')?;
-    let valid_name = !package.is_empty()
-        && package
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
-    if !valid_name
+    if !is_debian_package_name(package)
         || version.is_empty()
         || version.contains(' ')
         || !rest.trim().starts_with("urgency=")

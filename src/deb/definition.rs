@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::changelog::Changelog;
 use super::control::Template;
+use crate::definition::DefinitionDir;
 use crate::error::{Error, Result};
-use crate::spec::DefinitionDir;
 
 /// Maintainer scripts copied into `control.tar`, read from `debian/<package>.<script>` or
 /// `debian/<script>`.

@@ -31,8 +31,8 @@ pub use read::control_fields;
 pub use tarball::Compression;
 
 use crate::compress::Resources;
+use crate::definition::{PackageId, Target};
 use crate::error::{Error, IoContext, Result};
-use crate::spec::{PackageId, Target};
 use crate::stage::StagedTree;
 use payload::{control_tar, Payload};
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::tarball;
 use super::DebianDefinition;
 use crate::compress;
+use crate::definition::PackageId;
 use crate::digest::md5_hex;
 use crate::error::{Error, IoContext, Result};
-use crate::spec::PackageId;
 use crate::stage::{EntryKind, StagedTree};
 
 /// Directories that base-files' postinst creates on every Debian system and that no

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
+use crate::definition::{Arch, Version};
 use crate::digest::md5_hex;
-use crate::spec::{Arch, Version};
 use crate::stage::{Entry, EntryKind, TreeBuilder};
 
 const MTIME: u64 = 1_760_155_140;

@@ -2,8 +2,6 @@
 //! rolling out a new CA, and what it trusts now. Each of these is a new version of the
 //! trust package (the caller commits it); refused when it would break the forest.
 
-use time::OffsetDateTime;
-
 use super::manifest::Rotation;
 use super::{
     pki, usage, write_new_key, write_public, Forest, Kind, Role, Validity, CA, CA_KEY, NEXT_CA_KEY,
@@ -243,22 +241,6 @@ impl Forest {
             .filter(|(k, _)| *k == kind)
             .map(|(k, name)| Ok((name.clone(), self.certificate(k, &name)?.pin().to_string())))
             .collect()
-    }
-
-    /// Days until the soonest trusted certificate (or CA) expires, and which.
-    pub fn soonest_expiry(&self) -> Result<Option<(String, i64)>> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|e| e.state != "revoked")
-            .map(|e| {
-                (
-                    format!("{} {}", e.kind, e.name),
-                    (e.not_after - now) / 86_400,
-                )
-            })
-            .min_by_key(|(_, days)| *days))
     }
 }
 

@@ -23,10 +23,10 @@ use super::{leaf_identity, user_identity, Forest, Kind, NodeRole, Role};
 use crate::atomic;
 use crate::compress::{BlockCache, Resources};
 use crate::deb::{self, deb822, Compression, DebianDefinition};
+use crate::definition::{Definition, DefinitionDir, PackageId, Target, Version};
 use crate::dist::Pending;
 use crate::error::{Error, Result};
 use crate::rpm::{self as rpm_writer, RpmDefinition};
-use crate::spec::{Definition, DefinitionDir, PackageId, Target, Version};
 use crate::stage::{Entry, EntryKind, TreeBuilder};
 
 /// Where the package puts the forest's files on a node.

@@ -32,9 +32,9 @@ mod tree;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::definition::{Format, Repository};
 use crate::error::Result;
 use crate::sign::Sign;
-use crate::spec::{Format, Repository};
 use crate::store::{Held, Store};
 pub use channel::Channel;
 pub use package::{packages_in, Package};

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::definition::Format;
 use crate::digest::{sha256_hex, Sha256Sums};
 use crate::dist::SUMS_FILE;
 use crate::error::{Error, IoContext, Result};
 use crate::parallel;
-use crate::spec::Format;
 
 /// A package file that passed its format's whole-package check.
 pub struct Package {

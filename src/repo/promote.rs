@@ -17,6 +17,7 @@ use super::package::Package;
 use super::publish::{Admitted, Layout};
 use super::tree::Tree;
 use crate::error::{Error, Result};
+use crate::names::version_problem;
 use crate::sign::Sign;
 use crate::store;
 
@@ -34,17 +35,10 @@ impl Wanted {
     /// `version` is checked to be a version at all; whether a channel has it is decided by
     /// [`take`].
     pub fn new(package: &str, version: &str) -> Result<Self> {
-        let ok = version.len() <= 100
-            && version.chars().next().is_some_and(|c| c.is_ascii_digit())
-            && version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c));
-        if !ok {
+        if let Some(problem) = version_problem(version) {
             return Err(Error::Usage {
                 what: format!("version {version:?}"),
-                reason: "must be an upstream version such as 2.15.1, or one package revision \
-                         of it such as 2.15.1-1"
-                    .into(),
+                reason: problem.into(),
             });
         }
         Ok(Self {

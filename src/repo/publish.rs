@@ -95,7 +95,7 @@ pub struct Rendered {
 pub trait Layout {
     type Entry: Clone;
     /// The kind of package file it indexes.
-    const PACKAGES: crate::spec::Format;
+    const PACKAGES: crate::definition::Format;
 
     /// The object clients read first and trust: its replacement publishes a generation.
     fn root(&self) -> String;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::definition::DefinitionDir;
 use crate::error::{Error, Result};
-use crate::spec::DefinitionDir;
 
 /// The fields file of a package inside the rpm/ directory: `<package>.toml`.
 pub fn fields_file(package: &str) -> String {

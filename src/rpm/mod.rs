@@ -41,8 +41,8 @@ pub use definition::{fields_file, ChangelogEntry, Dep, Phase, RpmDefinition};
 pub use verify::verify;
 
 use crate::compress::Resources;
+use crate::definition::{PackageId, Target};
 use crate::error::{Error, Result};
-use crate::spec::{PackageId, Target};
 use crate::stage::{EntryKind, StagedTree};
 
 /// Recorded as the build host so that the host name of the building machine never enters
@@ -68,7 +68,10 @@ pub fn write_rpm(
     out: &mut dyn Write,
 ) -> Result<()> {
     let package = build_rpm(tree, pkg, arch, def, resources)?;
-    let rpm_err = |source| Error::Rpm { arch, source };
+    let rpm_err = |source| Error::Rpm {
+        arch: arch.to_string(),
+        source,
+    };
     let mut out = BufWriter::new(out);
     package.write(&mut out).map_err(rpm_err)?;
     out.flush().map_err(|e| rpm_err(e.into()))
@@ -92,7 +95,10 @@ pub fn build_rpm(
     })?;
     let mut package = builder(tree, pkg, arch, def, mtime)
         .and_then(|mut b| b.build())
-        .map_err(|source| Error::Rpm { arch, source })?;
+        .map_err(|source| Error::Rpm {
+            arch: arch.to_string(),
+            source,
+        })?;
     payload::compress_payload(&mut package, arch, tree.large_files(), resources)?;
     Ok(package)
 }

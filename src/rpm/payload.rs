@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use super::archive_size::set_archive_size;
 use super::XZ_LEVEL;
 use crate::compress::{self, LargeFile, Resources};
+use crate::definition::Target;
 use crate::error::{Error, Result};
-use crate::spec::Target;
 
 const COMPRESSOR: u32 = IndexTag::RPMTAG_PAYLOADCOMPRESSOR as u32;
 const FLAGS: u32 = IndexTag::RPMTAG_PAYLOADFLAGS as u32;
@@ -38,7 +38,10 @@ pub fn compress_payload(
     let archive = std::mem::take(&mut package.payload);
     let placed = compress::place(&archive, large_files);
     let payload = compress::xz_reusing(&archive, &placed, compress::XZ_BLOCK, resources)?;
-    let rpm_err = |source| Error::Rpm { arch, source };
+    let rpm_err = |source| Error::Rpm {
+        arch: arch.to_string(),
+        source,
+    };
 
     let mut entries: Vec<HeaderEntry> = package
         .metadata

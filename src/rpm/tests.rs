@@ -9,7 +9,7 @@ use ::rpm::{DependencyFlags, DigestAlgorithm, FileFlags, FileType, IndexSignatur
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::spec::{Arch, Version};
+use crate::definition::{Arch, Version};
 use crate::stage::{Entry, TreeBuilder};
 
 const MTIME: u64 = 1_760_155_140;

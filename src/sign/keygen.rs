@@ -46,6 +46,18 @@ impl std::fmt::Debug for GeneratedKey {
     }
 }
 
+/// What is wrong with a key's user ID (`Name <email>`), if anything: apt, rpm and gpg show
+/// it as one line of text.
+pub fn user_id_problem(user_id: &str) -> Option<&'static str> {
+    if user_id.trim().is_empty() {
+        Some("is empty; give a user ID such as \"Name <email>\"")
+    } else if user_id.chars().any(char::is_control) {
+        Some("must be one line without control characters")
+    } else {
+        None
+    }
+}
+
 /// A new key pair every current client accepts: a v4 primary key that certifies and signs
 /// (no subkeys, nothing to encrypt), SHA-256 self-signatures, SHA-512 preferred, no expiry.
 /// With a passphrase the secret key is locked with it (iterated and salted S2K, AES-256).
@@ -58,8 +70,8 @@ pub fn keygen(
         source_name: "being generated".into(),
         reason,
     };
-    if user_id.trim().is_empty() {
-        return Err(fail("needs a user ID (e.g. \"Name <email>\")".into()));
+    if let Some(problem) = user_id_problem(user_id) {
+        return Err(fail(format!("the user ID {user_id:?} {problem}")));
     }
     let key_type = match algorithm {
         KeyAlgorithm::Ed25519 => KeyType::Ed25519Legacy,

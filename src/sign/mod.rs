@@ -26,7 +26,7 @@ use pgp::types::{KeyDetails, Password, SigningKey, Timestamp};
 
 use crate::error::{Error, IoContext, Result};
 
-pub use keygen::{keygen, GeneratedKey, KeyAlgorithm};
+pub use keygen::{keygen, user_id_problem, GeneratedKey, KeyAlgorithm};
 pub use policy::SigningKeyChoice;
 
 /// What publishing needs from an OpenPGP key: signatures for apt's and dnf's indexes and
@@ -196,11 +196,6 @@ impl Signer {
     /// The primary key's fingerprint, uppercase hex.
     pub fn fingerprint(&self) -> String {
         format!("{:X}", self.key.primary_key.fingerprint())
-    }
-
-    /// The fingerprint of the key that makes the signatures (the primary or a subkey).
-    pub fn signing_fingerprint(&self) -> String {
-        format!("{:X}", self.signing_key().fingerprint())
     }
 
     fn public_key(&self) -> SignedPublicKey {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Entry, EntryKind, StagedTree, TreeBuilder};
+use crate::definition::{AssetSource, Definition};
 use crate::error::{IoContext, Result};
-use crate::spec::{AssetSource, Definition};
 
 /// Files read from the repository once, shared by every arch.
 pub type RepoFiles = HashMap<std::path::PathBuf, Arc<Vec<u8>>>;

@@ -6,8 +6,8 @@ use std::path::{Component, Path};
 
 use flate2::read::GzDecoder;
 
+use crate::definition::Arch;
 use crate::error::{Error, Result};
-use crate::spec::Arch;
 
 /// Upper bound for the binary; upstream's are about 20 MB.
 const MAX_BINARY_BYTES: u64 = 512 << 20;
@@ -92,7 +92,7 @@ pub fn check_elf(data: &[u8], arch: Arch, display_name: &str) -> Result<()> {
     let expected = describe(want.machine, want.is_64bit, want.little_endian);
     let wrong = |found: String| Error::WrongElf {
         file: display_name.to_string(),
-        arch,
+        arch: arch.to_string(),
         expected: expected.clone(),
         found,
     };

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nimsforest_pkg::definition::Format;
 use nimsforest_pkg::repo::apt::{self, AptOptions};
 use nimsforest_pkg::repo::{publish, Package, Report};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Signer};
-use nimsforest_pkg::spec::Format;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;

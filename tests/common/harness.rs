@@ -20,10 +20,10 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The repository's package definition.
-pub fn definition() -> &'static nimsforest_pkg::spec::Definition {
-    static DEFINITION: OnceLock<nimsforest_pkg::spec::Definition> = OnceLock::new();
+pub fn definition() -> &'static nimsforest_pkg::definition::Definition {
+    static DEFINITION: OnceLock<nimsforest_pkg::definition::Definition> = OnceLock::new();
     DEFINITION.get_or_init(|| {
-        nimsforest_pkg::spec::Definition::load(&repo_root().join("Cargo.toml"))
+        nimsforest_pkg::definition::Definition::load(&repo_root().join("Cargo.toml"))
             .expect("the repository's definition loads")
     })
 }
@@ -315,7 +315,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 pub fn release_tarball(version: &str, arch: &str) -> String {
     let arch = arch.parse().expect("an arch name");
-    nimsforest_pkg::spec::release::tarball(version, arch)
+    nimsforest_pkg::definition::release::tarball(version, arch)
 }
 
 /// A loopback port nothing listens on now, and that this test process never handed out

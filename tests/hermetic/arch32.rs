@@ -198,7 +198,7 @@ fn a_binary_of_the_wrong_width_or_machine_is_refused() {
 
 #[test]
 fn every_real_binary_passes_for_its_arch_only() {
-    use nimsforest_pkg::spec::Arch;
+    use nimsforest_pkg::definition::Arch;
     use nimsforest_pkg::stage::extract::check_elf;
     let binaries: Vec<(&str, Arch, Vec<u8>)> = FIXTURE_ARCHES
         .iter()

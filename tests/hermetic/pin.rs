@@ -1,7 +1,7 @@
 //! `nimsforest-pkg pin`, the pins committed in Cargo.toml (GitHub's) and the fixture
 //! mirror's pins, and which of them a build uses.
 
-use nimsforest_pkg::spec::Arch;
+use nimsforest_pkg::definition::Arch;
 
 use crate::harness::*;
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use nimsforest_pkg::definition::Format;
 use nimsforest_pkg::repo::dnf::Dnf as DnfTree;
 use nimsforest_pkg::repo::{publish, Package, Report as DnfReport};
 use nimsforest_pkg::sign::{keygen, KeyAlgorithm, Sign, Signer};
-use nimsforest_pkg::spec::Format;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::harness::*;

@@ -514,7 +514,23 @@ fn gpg_made_keys_with_signing_subkeys_and_passphrases_work_everywhere() {
         .unwrap()
         .with_signing_time(SIGNING_TIME);
     assert_eq!(signer.fingerprint(), fpr);
-    assert_ne!(signer.signing_fingerprint(), fpr, "the subkey signs");
+    // gpg names the key that made a signature first in VALIDSIG, the primary key last.
+    let dir = scratch("nimsforest-sign-");
+    let data = write(dir.path(), "data", RELEASE);
+    let sig = write(
+        dir.path(),
+        "data.asc",
+        signer.detached_armored(RELEASE.as_bytes()).unwrap(),
+    );
+    let status = gpg.run(&["--status-fd", "1", "--verify", s(&sig), s(&data)]);
+    let validsig: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
+        .expect("VALIDSIG")
+        .split(' ')
+        .collect();
+    assert_eq!(validsig.last(), Some(&fpr.as_str()));
+    assert_ne!(validsig[0], fpr, "the subkey signs");
     check_index_signatures(&signer);
     check_rpm_signature(&signer);
     assert_eq!(

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use nimsforest_pkg::definition::Format;
 use nimsforest_pkg::repo::{self, Channel, RepoPlan, Source, Wanted};
-use nimsforest_pkg::spec::Format;
 use nimsforest_pkg::store::LocalStore;
 
 use crate::apt_repo::*;

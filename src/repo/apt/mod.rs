@@ -37,10 +37,11 @@ use super::retired::Retired;
 use super::tree::Tree;
 use crate::compress;
 use crate::deb::{control_fields, version};
+use crate::definition::Repository;
 use crate::digest::{sha256_hex, Digests};
 use crate::error::{IoContext, Result};
+use crate::names::is_path_word;
 use crate::sign::Sign;
-use crate::spec::Repository;
 use release::{Index, IndexSums};
 pub use state::IndexedDeb;
 
@@ -86,13 +87,7 @@ impl AptOptions {
         ];
         for (what, value) in names {
             let Some(value) = value else { continue };
-            let ok = !value.is_empty()
-                && value != "."
-                && value != ".."
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !ok {
+            if !is_path_word(value) {
                 return Err(format!(
                     "{what} {value:?} must be a name of letters, digits, `.`, `_` and `-`"
                 ));
@@ -182,7 +177,7 @@ const FINGERPRINT_FIELDS: [&str; 7] = [
 
 impl Layout for Apt {
     type Entry = IndexedDeb;
-    const PACKAGES: crate::spec::Format = crate::spec::Format::Deb;
+    const PACKAGES: crate::definition::Format = crate::definition::Format::Deb;
 
     fn root(&self) -> String {
         format!("{}/InRelease", self.dist())

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::deb::deb822::{self, Field};
 use crate::error::{Error, Result};
+use crate::names::is_debian_package_name;
 
 pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Result<String> {
     let required = |name: &str| {
@@ -18,18 +19,8 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
     let source = deb822::get(control, "Source")
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or(package);
-    let valid = |value: &str, extra: &str, what: &str| {
-        let ok = value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && value.chars().all(|c| {
-                c.is_ascii_lowercase()
-                    || c.is_ascii_digit()
-                    || "+-.".contains(c)
-                    || extra.contains(c)
-            });
-        if ok {
+    let valid = |value: &str, what: &str| {
+        if is_debian_package_name(value) {
             Ok(())
         } else {
             Err(Error::Package {
@@ -38,9 +29,9 @@ pub(super) fn filename(path: &Path, component: &str, control: &[Field]) -> Resul
             })
         }
     };
-    valid(package, "", "package name")?;
-    valid(source, "", "source name")?;
-    valid(arch, "", "architecture")?;
+    valid(package, "package name")?;
+    valid(source, "source name")?;
+    valid(arch, "architecture")?;
     if version.is_empty()
         || !version
             .chars()

@@ -107,7 +107,7 @@ fn fingerprint_of<'a>(documents: impl Iterator<Item = (&'a str, &'a str)>) -> St
 
 impl Layout for Dnf {
     type Entry = Fragments;
-    const PACKAGES: crate::spec::Format = crate::spec::Format::Rpm;
+    const PACKAGES: crate::definition::Format = crate::definition::Format::Rpm;
 
     fn root(&self) -> String {
         REPOMD.into()

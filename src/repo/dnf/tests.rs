@@ -67,7 +67,7 @@ fn update(
 ) -> Result<Report> {
     let packages = rpms
         .iter()
-        .map(|path| Package::read(path, crate::spec::Format::Rpm))
+        .map(|path| Package::read(path, crate::definition::Format::Rpm))
         .collect::<Result<Vec<_>>>()?;
     let signer = RpmSigning {
         inner: signer,

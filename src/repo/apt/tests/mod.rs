@@ -23,7 +23,7 @@ fn update(
 ) -> Result<Report> {
     let packages = debs
         .iter()
-        .map(|path| Package::read(path, crate::spec::Format::Deb))
+        .map(|path| Package::read(path, crate::definition::Format::Deb))
         .collect::<Result<Vec<_>>>()?;
     let format = Apt { opts: opts.clone() };
     let date = release::unix_seconds(opts.date);

@@ -1,13 +1,13 @@
 //! The package definition: what to build, from which upstream release, with which files.
 
 mod arch;
-mod definition;
 mod files;
+mod metadata;
 mod version;
 
 pub use arch::{known_names as known_arch_names, Arch, ElfIdent, Target};
-pub use definition::{Asset, AssetSource, Definition, Repository, Upstream};
 pub use files::DefinitionDir;
+pub use metadata::{Asset, AssetSource, Definition, Repository, Upstream};
 pub use version::{check_upstream, Version};
 
 /// A package format.

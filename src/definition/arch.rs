@@ -180,7 +180,10 @@ impl FromStr for Arch {
         Arch::ALL
             .into_iter()
             .find(|a| [a.upstream(), a.deb(), a.rpm()].contains(&name))
-            .ok_or_else(|| Error::UnknownArch(name.to_string()))
+            .ok_or_else(|| Error::UnknownArch {
+                name: name.to_string(),
+                known: known_names(),
+            })
     }
 }
 

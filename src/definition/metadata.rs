@@ -280,7 +280,7 @@ impl Definition {
             .get(&arch)
             .map(String::as_str)
             .ok_or_else(|| Error::NotPinned {
-                arch,
+                arch: arch.to_string(),
                 version: self.upstream.version.clone(),
                 manifest: self.upstream.pinned_in.clone(),
             })
