@@ -49,10 +49,15 @@
 #                         downloads go there), and RUSTUP_TOOLCHAIN names this machine's
 #                         default toolchain, so rustup never needs to write.
 #     rbinds are made rslave, so unmounting them never propagates to this machine.
-#  4. runs COMMAND with chroot, as root, in the clone, with a clean environment (HOME,
-#     PATH, CARGO_HOME, RUSTUP_HOME, RUSTUP_TOOLCHAIN, LANG=C.UTF-8, CI=true, TERM=dumb).
-#     Its output streams through; its stdin is this script's (`--keep -- bash` gives a
-#     shell on the fresh machine).
+#  4. runs COMMAND as root, in the clone, with a clean environment (HOME, PATH,
+#     CARGO_HOME, RUSTUP_HOME, RUSTUP_TOOLCHAIN, LANG=C.UTF-8, CI=true, TERM=dumb), with
+#     the root filesystem as the root of a mount namespace of its own (moved onto /, as
+#     systemd-nspawn does), not in a chroot: the kernel refuses a chrooted process a user
+#     namespace, and with it systemd's sandboxing (PrivateUsers=) in the booted test
+#     nodes, whose services would then fail with status 217/USER and stay "activating".
+#     It runs in a PID namespace of its own with a small init that passes TERM, HUP and
+#     INT on, so everything it starts ends with it. Its output streams through; its stdin
+#     is this script's (`--keep -- bash` gives a shell on the fresh machine).
 #  5. always cleans up (also on failure, Ctrl-C and SIGTERM): kills what still runs
 #     inside the root filesystem, unmounts everything below it (lazily as a last
 #     resort), and removes it unless --keep -- only below target/fresh-machine/ and only
@@ -197,6 +202,8 @@ cleanup() {
   [ -z "$cmd_start" ] || [ -n "$cmd_time" ] || cmd_time=$(($(now_us) - cmd_start))
   if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
     log "stopping $child"
+    # The command's init (unshare's child) passes TERM on; unshare itself ignores it.
+    [ -z "$cmd_start" ] || pkill -TERM -P "$child" 2>/dev/null
     kill -TERM "$child" 2>/dev/null # mmdebstrap unmounts its own mounts when it stops
     for ((i = 0; i < 300; i++)); do kill -0 "$child" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$child" 2>/dev/null
@@ -309,11 +316,30 @@ for dir in "$rustup_home" "$cargo_bin"; do
   mount -o remount,bind,ro "$rootfs$dir"
 done
 
-# 4. The command, as root in the clone, with a clean environment.
+# 4. The command, as root in the clone, with a clean environment, as the root of a mount
+# namespace (not a chroot: see the top) and in a PID namespace of its own.
+# Outside, with this machine's tools: move the root filesystem onto /, give the new PID
+# namespace its /proc, and enter it.
+# shellcheck disable=SC2016 # expanded by sh in the namespace
+enter='cd "$1" && mount -t proc proc "$1/proc" && mount --move . / && shift && exec chroot . /bin/sh -c "$0" init "$@"'
+# Inside, as PID 1: runs the command in the clone (stdin kept, INT and QUIT not ignored),
+# passes signals on, and exits with its status; the kernel then ends whatever is left.
+# shellcheck disable=SC2016 # expanded by sh in the namespace
+init='cd "$1" && shift
+exec 3<&0
+env --default-signal=INT,QUIT "$@" <&3 3<&- &
+pid=$!
+exec 3<&-
+trap "kill -TERM $pid 2>/dev/null" TERM HUP
+trap "kill -INT $pid 2>/dev/null" INT
+while :; do
+  wait "$pid"
+  status=$?
+  kill -0 "$pid" 2>/dev/null || exit "$status"
+done'
 log "running in $src: ${cmd[*]}"
 cmd_start=$(now_us)
 cmd_status=0
-# shellcheck disable=SC2016 # $1 and $@ are expanded by sh inside the chroot
 run -i \
   HOME=/root \
   PATH="$cargo_bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -321,7 +347,8 @@ run -i \
   RUSTUP_HOME="$rustup_home" \
   RUSTUP_TOOLCHAIN="$toolchain" \
   LANG=C.UTF-8 CI=true TERM=dumb \
-  "$(command -v chroot)" "$rootfs" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$src" "${cmd[@]}" ||
+  "$(command -v unshare)" --pid --fork --kill-child --mount --propagation private -- \
+  /bin/sh -c "$enter" "$init" "$rootfs" "$src" "${cmd[@]}" ||
   cmd_status=$?
 cmd_time=$(($(now_us) - cmd_start))
 # 5. and 6.: cleanup() and the summary, on exit.
