@@ -119,6 +119,7 @@ impl Node {
     /// Boots this node's tree (after `chroot`): what a VM built from an image does.
     pub fn start(&mut self) {
         assert!(self.booted.is_none(), "{} is already booted", self.name);
+        require_user_namespaces();
         self.unmount_chroot_mounts();
         let console = self.layers.path().join("console.log");
         let log = std::fs::File::create(&console).expect("console log");
@@ -422,6 +423,22 @@ impl Drop for Node {
             let _ = tool("umount", &["-l", root.to_str().expect("utf-8")]);
         }
     }
+}
+
+/// The unit sandboxes its server with `PrivateUsers=`, a user namespace. The kernel
+/// refuses one to a chrooted process (and where `user.max_user_namespaces` is 0), and the
+/// booted nodes would inherit that: their service fails with status 217/USER and stays
+/// "activating". Said plainly before a node boots, instead of as a timeout.
+fn require_user_namespaces() {
+    static UNSHARE: std::sync::OnceLock<(bool, String)> = std::sync::OnceLock::new();
+    let (ok, out) = UNSHARE.get_or_init(|| tool("unshare", &["--user", "--map-root-user", "true"]));
+    assert!(
+        *ok,
+        "the system tier needs user namespaces for the nodes' sandboxed services, and \
+         `unshare --user` fails here ({}): run it as the root of a mount namespace, not in a \
+         chroot (scripts/fresh-machine.sh does), with user.max_user_namespaces > 0",
+        out.trim()
+    );
 }
 
 /// Cgroups of its own for a container, one per hierarchy systemd uses (cgroup v2, and
