@@ -410,6 +410,29 @@ pub fn fixture_binary(version: &str, arch: &str) -> Vec<u8> {
     panic!("no nats-server in the fixture's {version} {arch} tarball");
 }
 
+/// The real server binary of an arch, from a fixture release, as an executable file in
+/// `dir`. `tar` writes it, not this process: a file this process held open for writing
+/// could be inherited by a child that another test thread forks at that moment, and the
+/// kernel refuses to run a file that is open for writing anywhere ("Text file busy").
+pub fn fixture_binary_in(dir: &Path, version: &str, arch: &str) -> PathBuf {
+    let tarball = mirror_root().join(format!("v{version}/{}", release_tarball(version, arch)));
+    let out = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir)
+        .args(["--strip-components=1", "--wildcards", "*/nats-server"])
+        .output()
+        .expect("tar runs");
+    assert!(
+        out.status.success(),
+        "tar -xzf {}: {}",
+        tarball.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("nats-server")
+}
+
 /// Polls `check` until it returns a value or `limit` passes. A limit on waiting for a
 /// service to come up, not a performance assertion.
 pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::{fixture_binary, free_port, NEW};
+use crate::harness::{fixture_binary_in, free_port, NEW};
 
 /// Which door a stranger tries.
 pub enum Door {
@@ -90,10 +90,7 @@ impl Stranger {
             ),
         )
         .expect("stranger.conf");
-        let binary = dir.path().join("nats-server");
-        std::fs::write(&binary, fixture_binary(NEW, "amd64")).expect("nats-server");
-        std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        let binary = fixture_binary_in(dir.path(), NEW, "amd64");
         let mut command = match netns {
             Some(netns) => {
                 let mut command = Command::new("ip");

@@ -4,7 +4,6 @@
 //! the package's nats.conf (ports and paths moved so that any user can run it), the real
 //! nats-server.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -233,9 +232,7 @@ impl Server {
             .strip_prefix("GOMEMLIMIT=")
             .expect("GOMEMLIMIT");
 
-        let binary = dir.path().join("nats-server");
-        std::fs::write(&binary, fixture_binary(NEW, "amd64")).unwrap();
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let binary = fixture_binary_in(dir.path(), NEW, "amd64");
         let child = Command::new(&binary)
             .env("GOMEMLIMIT", gomemlimit)
             .arg("-c")
