@@ -393,9 +393,14 @@ pub fn crafted_tarball(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// A fixture release's tarball of an arch, in the mirror.
+fn fixture_tarball(version: &str, arch: &str) -> PathBuf {
+    mirror_root().join(format!("v{version}/{}", release_tarball(version, arch)))
+}
+
 /// The real server binary of an arch, from a fixture release.
 pub fn fixture_binary(version: &str, arch: &str) -> Vec<u8> {
-    let tarball = mirror_root().join(format!("v{version}/{}", release_tarball(version, arch)));
+    let tarball = fixture_tarball(version, arch);
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
         std::fs::File::open(tarball).unwrap(),
     ));
@@ -415,7 +420,7 @@ pub fn fixture_binary(version: &str, arch: &str) -> Vec<u8> {
 /// could be inherited by a child that another test thread forks at that moment, and the
 /// kernel refuses to run a file that is open for writing anywhere ("Text file busy").
 pub fn fixture_binary_in(dir: &Path, version: &str, arch: &str) -> PathBuf {
-    let tarball = mirror_root().join(format!("v{version}/{}", release_tarball(version, arch)));
+    let tarball = fixture_tarball(version, arch);
     let out = Command::new("tar")
         .arg("-xzf")
         .arg(&tarball)
